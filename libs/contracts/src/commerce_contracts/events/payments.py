@@ -1,0 +1,47 @@
+"""Topics `payment-completed` and `payment-refunded`, keyed by order id."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from commerce_contracts.envelope import Event
+
+
+class PaidLine(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    product_id: int = Field(ge=1)
+    option_id: int = Field(ge=1)
+    quantity: int = Field(ge=1)
+    unit_price: int = Field(ge=0)
+
+
+class _PaymentEvent(Event):
+    payment_id: int = Field(ge=1)
+    order_id: int = Field(ge=1)
+    user_id: int = Field(ge=1)
+    amount: int = Field(ge=0, description="KRW actually moved: the order's pay amount.")
+    items: tuple[PaidLine, ...] = Field(min_length=1)
+
+    @property
+    def key(self) -> str:
+        return str(self.order_id)
+
+
+class PaymentCompleted(_PaymentEvent):
+    """A payment saga finished: stock and balance taken, coupon used, order paid."""
+
+    type: Literal["PaymentCompleted"] = "PaymentCompleted"
+    user_coupon_id: int | None = None
+    balance_after: int | None = Field(default=None, ge=0, description="The wallet after the debit.")
+    paid_at: AwareDatetime
+
+
+class PaymentRefunded(_PaymentEvent):
+    """A paid order was refunded: stock, balance and coupon given back."""
+
+    type: Literal["PaymentRefunded"] = "PaymentRefunded"
+    balance_after: int | None = Field(default=None, ge=0, description="The wallet after the credit.")
+    paid_at: AwareDatetime
+    refunded_at: AwareDatetime

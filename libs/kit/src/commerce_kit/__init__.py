@@ -1,0 +1,1 @@
+"""Plumbing shared by the services of the commerce suite (imported, never run)."""

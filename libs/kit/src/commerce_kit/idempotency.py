@@ -1,0 +1,104 @@
+"""`Idempotency-Key` (API.md): scoped per user, kept at least 24 h. Same key and same request: the
+first answer is replayed and nothing happens twice; same key, another request: 422
+`IDEMPOTENCY_KEY_REUSED`; same key while the first is still running: 409 `IDEMPOTENCY_IN_PROGRESS`.
+
+The key row is claimed with `INSERT ... ON CONFLICT DO NOTHING` (never check-then-insert): when the
+operation runs inside the claiming transaction, a concurrent duplicate waits on the unique index
+until the first commits and then replays its answer. Long operations (the payment saga) commit the
+claim first and complete it later; duplicates meanwhile get `IDEMPOTENCY_IN_PROGRESS`.
+
+Each service that accepts the header has this table in its own schema:
+
+    CREATE TABLE idempotency_keys (
+        user_id bigint NOT NULL, key text NOT NULL, fingerprint bytea NOT NULL,
+        status_code int, body jsonb, created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (user_id, key));
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from commerce_kit.errors import IdempotencyInProgress, IdempotencyKeyReused, ValidationFailed
+
+MAX_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    status_code: int
+    body: Any
+
+
+def fingerprint(operation: str, request: Any) -> bytes:
+    """What makes two requests "the same": the operation and its canonical body."""
+    return hashlib.sha256(
+        operation.encode() + b"\0" + orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
+    ).digest()
+
+
+def validate_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise ValidationFailed(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters")
+    return key
+
+
+async def claim(conn: asyncpg.Connection, user_id: int, key: str, print_: bytes) -> StoredAnswer | None:
+    """Claim `key` for this request. Returns None when the caller owns it now (and must `complete`
+    it), or the stored answer to replay. Raises when the key belongs to another request or is
+    still being worked on."""
+    inserted = await conn.fetchval(
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING RETURNING true",
+        user_id,
+        key,
+        print_,
+    )
+    if inserted:
+        return None
+    row = await conn.fetchrow(
+        "SELECT fingerprint, status_code, body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+        user_id,
+        key,
+    )
+    if row is None:  # expired and removed between the two statements: treat it as new
+        return await claim(conn, user_id, key, print_)
+    if bytes(row["fingerprint"]) != print_:
+        raise IdempotencyKeyReused()
+    if row["status_code"] is None:
+        raise IdempotencyInProgress()
+    return StoredAnswer(row["status_code"], row["body"])
+
+
+async def complete(conn: asyncpg.Connection, user_id: int, key: str, answer: StoredAnswer) -> None:
+    await conn.execute(
+        "UPDATE idempotency_keys SET status_code = $3, body = $4 WHERE user_id = $1 AND key = $2",
+        user_id,
+        key,
+        answer.status_code,
+        answer.body,
+    )
+
+
+async def release(conn: asyncpg.Connection, user_id: int, key: str) -> None:
+    """Give up an unfinished claim (the operation failed in a way a retry may fix)."""
+    await conn.execute(
+        "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status_code IS NULL", user_id, key
+    )
+
+
+async def forget_older_than(pool: asyncpg.Pool, hours: int) -> int:
+    """Housekeeping: keys are kept `hours` (>= 24) and then removed."""
+    result = await pool.execute(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)"
+        " AND status_code IS NOT NULL",
+        hours,
+    )
+    return int(result.split()[-1])

@@ -1,0 +1,255 @@
+"""The HTTP side every service shares: the app factory, problem+json rendering from one place,
+authentication dependencies, health, metrics and docs.
+
+A service builds its app with `create_app(...)`, passing its routers and a lifespan that opens its
+resources (nothing connects at import time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from commerce_kit import metrics
+from commerce_kit.auth import Principal, TokenVerifier
+from commerce_kit.errors import AppError, PayloadTooLarge
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+DEFAULT_BODY_LIMIT = 64 * 1024
+
+ReadinessCheck = Callable[[], Awaitable[Any]]
+
+
+class ProblemResponse(Response):
+    media_type = PROBLEM
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class FastJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def problem_response(error: AppError, request: Request | None = None) -> ProblemResponse:
+    instance = request.url.path if request is not None else None
+    headers = {"Retry-After": "1"} if error.status in (429, 503) else None
+    return ProblemResponse(error.problem(instance), status_code=error.status, headers=headers)
+
+
+_STATUS_CODES = {
+    400: ("VALIDATION_FAILED", "The request is not valid"),
+    401: ("UNAUTHENTICATED", "A valid bearer token is required"),
+    403: ("FORBIDDEN", "Not allowed"),
+    404: ("NOT_FOUND", "No such resource"),
+    405: ("METHOD_NOT_ALLOWED", "Method not allowed"),
+    413: ("PAYLOAD_TOO_LARGE", "The request body is too large"),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "Send application/json"),
+}
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Location and message only: never echo the (possibly huge or secret) input back.
+    return [
+        {
+            "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body",
+            "message": err.get("msg"),
+        }
+        for err in exc.errors()[:20]
+    ]
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = _validation_errors(exc)
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
+        error = AppError(detail or "The request is not valid", errors=errors)
+        return problem_response(error, request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code, title = _STATUS_CODES.get(exc.status_code, ("HTTP_ERROR", "Request failed"))
+        error = AppError(str(exc.detail) if exc.detail else title, code=code)
+        error.status, error.title = exc.status_code, title
+        return problem_response(error, request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        error = AppError("The server could not complete the request", code="INTERNAL_ERROR")
+        error.status, error.title = 500, "Internal error"
+        return problem_response(error, request)
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over `limit` bytes with 413, whether or not Content-Length was sent (the
+    gateway limits too; a service must not trust that it sits behind one)."""
+
+    def __init__(self, app: ASGIApp, limit: int = DEFAULT_BODY_LIMIT) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if length is not None:
+            if not length.isdigit() or int(length) > self.limit:
+                await self._refuse(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        # No Content-Length (chunked): read the body first, at most limit + 1 bytes, then replay it.
+        # (Raising from inside the app's `receive` would not do: FastAPI turns it into a 400.)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = PayloadTooLarge(f"The body must not exceed {self.limit} bytes")
+        await ProblemResponse(error.problem(scope.get("path")), status_code=413)(scope, receive, send)
+
+
+_bearer = HTTPBearer(auto_error=False, description="JWT (HS256): sub = user id, roles, exp")
+
+
+def _principal(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None
+) -> Principal:
+    verifier: TokenVerifier = request.app.state.verifier
+    return verifier.from_header(request.headers.get("authorization"))
+
+
+#: A route's authenticated caller (401 when the token is missing or not valid).
+Caller = Annotated[Principal, Depends(_principal)]
+
+
+def _admin(caller: Caller) -> Principal:
+    caller.require_admin()
+    return caller
+
+
+def _service(caller: Caller) -> Principal:
+    caller.require_service()
+    return caller
+
+
+Admin = Annotated[Principal, Depends(_admin)]
+InternalCaller = Annotated[Principal, Depends(_service)]
+
+
+def health_router(timeout: float = 2.0) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health/live", summary="The process is up (touches no dependency)")
+    async def live() -> Response:
+        return Response(b'{"status":"UP"}', media_type="application/json")
+
+    @router.get("/health/ready", summary="PostgreSQL, Redis and Kafka answer")
+    async def ready(request: Request) -> Response:
+        checks: dict[str, ReadinessCheck] = getattr(request.app.state, "readiness", {})
+
+        async def run(check: ReadinessCheck) -> str:
+            try:
+                await asyncio.wait_for(check(), timeout)
+                return "UP"
+            except Exception as exc:  # a failed check is an answer, not an error
+                return f"DOWN: {type(exc).__name__}"
+
+        names = list(checks)
+        results = await asyncio.gather(*(run(checks[n]) for n in names))
+        body = {
+            "status": "UP" if all(r == "UP" for r in results) else "DOWN",
+            "checks": dict(zip(names, results, strict=True)),
+        }
+        return FastJSONResponse(body, status_code=200 if body["status"] == "UP" else 503)
+
+    @router.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return PlainTextResponse(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
+    @router.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        # Behind the gateway the docs live under /docs/<service>; it says so in X-Forwarded-Prefix.
+        prefix = request.headers.get("x-forwarded-prefix", "").rstrip("/")
+        return get_swagger_ui_html(openapi_url=f"{prefix}/openapi.json", title=request.app.title)
+
+    return router
+
+
+def create_app(
+    *,
+    title: str,
+    description: str,
+    version: str,
+    verifier_factory: Callable[[], TokenVerifier],
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    routers: Sequence[APIRouter],
+    readiness: Callable[[FastAPI], dict[str, ReadinessCheck]],
+    body_limit: int = DEFAULT_BODY_LIMIT,
+    service: str,
+) -> FastAPI:
+    @asynccontextmanager
+    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.verifier = verifier_factory()
+        async with lifespan(app):
+            app.state.readiness = readiness(app)
+            yield
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
+        responses={
+            400: {"description": "Bad input (problem+json, code VALIDATION_FAILED)"},
+            401: {"description": "Missing or invalid token (problem+json)"},
+        },
+    )
+    install_problem_handlers(app)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, limit=body_limit)
+    app.add_middleware(metrics.HttpMetricsMiddleware, service=service)
+    return app

@@ -1,0 +1,92 @@
+"""Idempotency keys on a real database: claims never race (no check-then-insert)."""
+
+import asyncio
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from commerce_kit import idempotency
+from commerce_kit.errors import IdempotencyInProgress, IdempotencyKeyReused
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS kit_idem;
+CREATE TABLE IF NOT EXISTS kit_idem.idempotency_keys (
+    user_id bigint NOT NULL, key text NOT NULL, fingerprint bytea NOT NULL,
+    status_code int, body jsonb, created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (user_id, key));
+"""
+
+
+@pytest_asyncio.fixture(scope="module")
+async def pool(test_database_url):
+    from commerce_kit.db import create_pool
+
+    conn = await asyncpg.connect(test_database_url)
+    await conn.execute(DDL)
+    await conn.close()
+    pool = await create_pool(test_database_url, "kit_idem", application_name="kit-test")
+    yield pool
+    await pool.close()
+
+
+async def test_the_owner_completes_and_a_retry_replays(pool):
+    print_ = idempotency.fingerprint("op", {"a": 1})
+    async with pool.acquire() as conn, conn.transaction():
+        assert await idempotency.claim(conn, 1, "k1", print_) is None
+        await idempotency.complete(conn, 1, "k1", idempotency.StoredAnswer(201, {"id": 5}))
+    async with pool.acquire() as conn:
+        assert await idempotency.claim(conn, 1, "k1", print_) == idempotency.StoredAnswer(201, {"id": 5})
+
+
+async def test_the_fingerprint_ignores_key_order_but_not_values():
+    assert idempotency.fingerprint("op", {"a": 1, "b": 2}) == idempotency.fingerprint("op", {"b": 2, "a": 1})
+    assert idempotency.fingerprint("op", {"a": 1}) != idempotency.fingerprint("op", {"a": 2})
+    assert idempotency.fingerprint("op", {"a": 1}) != idempotency.fingerprint("other", {"a": 1})
+
+
+async def test_another_request_with_the_key_is_refused(pool):
+    async with pool.acquire() as conn, conn.transaction():
+        await idempotency.claim(conn, 2, "k", idempotency.fingerprint("op", 1))
+        await idempotency.complete(conn, 2, "k", idempotency.StoredAnswer(200, {}))
+    async with pool.acquire() as conn:
+        with pytest.raises(IdempotencyKeyReused):
+            await idempotency.claim(conn, 2, "k", idempotency.fingerprint("op", 2))
+
+
+async def test_a_committed_unfinished_claim_is_in_progress_until_completed_or_released(pool):
+    print_ = idempotency.fingerprint("saga", 1)
+    async with pool.acquire() as conn:
+        assert await idempotency.claim(conn, 3, "long", print_) is None  # autocommit: claim is visible
+        with pytest.raises(IdempotencyInProgress):
+            await idempotency.claim(conn, 3, "long", print_)
+        await idempotency.release(conn, 3, "long")
+        assert await idempotency.claim(conn, 3, "long", print_) is None
+
+
+async def test_concurrent_claims_in_transactions_wait_for_the_first_and_replay_it(pool):
+    print_ = idempotency.fingerprint("op", "same")
+    effects = 0
+
+    async def attempt():
+        nonlocal effects
+        async with pool.acquire() as conn, conn.transaction():
+            stored = await idempotency.claim(conn, 4, "race", print_)
+            if stored is not None:
+                return stored
+            effects += 1
+            await asyncio.sleep(0.05)  # the effect takes a while; the others must wait, not run
+            answer = idempotency.StoredAnswer(200, {"n": effects})
+            await idempotency.complete(conn, 4, "race", answer)
+            return answer
+
+    answers = await asyncio.gather(*(attempt() for _ in range(10)))
+    assert effects == 1 and {a.body["n"] for a in answers} == {1}
+
+
+async def test_old_keys_are_forgotten(pool):
+    async with pool.acquire() as conn:
+        await idempotency.claim(conn, 5, "old", b"x")
+        await idempotency.complete(conn, 5, "old", idempotency.StoredAnswer(200, {}))
+        await conn.execute(
+            "UPDATE idempotency_keys SET created_at = now() - interval '49 hours' WHERE user_id = 5"
+        )
+    assert await idempotency.forget_older_than(pool, 48) == 1

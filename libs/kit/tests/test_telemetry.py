@@ -1,0 +1,58 @@
+"""Traces cross HTTP and Kafka: the context travels in headers, spans are recorded."""
+
+from contextlib import asynccontextmanager
+
+import httpx
+from asgi_lifespan import LifespanManager
+from commerce_kit import telemetry
+from commerce_kit.auth import TokenVerifier
+from fastapi import APIRouter
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+EXPORTER = InMemorySpanExporter()
+
+
+def test_kafka_headers_carry_the_trace_context():
+    telemetry.configure_tracing("kit-test", None, processor=SimpleSpanProcessor(EXPORTER))
+    tracer = telemetry.tracer("test")
+    with tracer.start_as_current_span("producer") as span:
+        headers = telemetry.inject_headers()
+        trace_id = span.get_span_context().trace_id
+    assert any(k == "traceparent" for k, _ in headers)
+    with tracer.start_as_current_span("consumer", context=telemetry.extract_context(headers)) as child:
+        assert child.get_span_context().trace_id == trace_id
+
+
+async def test_http_requests_are_traced_when_tracing_is_on():
+    from commerce_kit.web import create_app
+
+    telemetry.configure_tracing("kit-test", None, processor=SimpleSpanProcessor(EXPORTER))
+    router = APIRouter()
+
+    @router.get("/traced")
+    async def traced() -> dict:
+        return {"trace": f"{trace.get_current_span().get_span_context().trace_id:032x}"}
+
+    @asynccontextmanager
+    async def nothing(app):
+        yield
+
+    app = create_app(
+        title="t",
+        description="t",
+        version="1",
+        service="kit-test",
+        verifier_factory=lambda: TokenVerifier("x" * 32),
+        lifespan=nothing,
+        routers=[router],
+        readiness=lambda app: {},
+    )
+    telemetry.instrument_app(app)
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    async with LifespanManager(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            answer = await client.get("/traced", headers={"traceparent": parent})
+    assert answer.json()["trace"] == "0af7651916cd43dd8448eb211c80319c"  # the caller's trace continues
+    assert any(s.name.startswith("GET") for s in EXPORTER.get_finished_spans())

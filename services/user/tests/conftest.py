@@ -1,0 +1,61 @@
+"""Fixtures for the user service's tests: the app on a fresh, migrated database (integration), and
+tokens. Unit tests need none of them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+import user_service
+from asgi_lifespan import LifespanManager
+from commerce_kit import db
+from commerce_kit.testing import tokens
+from user_service.app import create_app
+from user_service.settings import UserSettings
+
+MIGRATIONS = Path(user_service.__file__).parent / "migrations"
+
+
+@pytest.fixture(scope="session")
+def settings(test_env: dict[str, str]) -> UserSettings:
+    return UserSettings(**test_env)
+
+
+@pytest.fixture(scope="session")
+def migrated(settings: UserSettings) -> UserSettings:
+    db.migrate(settings.database_url, settings.db_schema, MIGRATIONS)
+    return settings
+
+
+@pytest_asyncio.fixture(scope="session")
+async def app(migrated: UserSettings) -> AsyncIterator[object]:
+    application = create_app(migrated)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest_asyncio.fixture(scope="session")
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://user") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def pool(app: object):  # the service's own pool, to check what the database holds
+    return app.state.pool  # type: ignore[attr-defined]
+
+
+@pytest_asyncio.fixture
+async def new_user(client: httpx.AsyncClient):
+    """Creates a fresh user (unique per test) and returns its id."""
+
+    async def make(name: str = "Tester") -> int:
+        answer = await client.post("/api/v1/admin/users", json={"name": name}, headers=tokens.admin())
+        assert answer.status_code == 201, answer.text
+        return answer.json()["id"]
+
+    return make
