@@ -58,7 +58,7 @@ def stock_set(option: int, stock: int) -> StockSet:
     return StockSet(product_id=1, option_id=option, stock_after=stock, occurred_at=datetime.now(UTC))
 
 
-async def read_all(settings, topic: str, expected: int, timeout: float = 30) -> list:
+async def read_all(settings, topic: str, expected: int, timeout: float = 30) -> list:  # noqa: ASYNC109
     consumer = AIOKafkaConsumer(
         settings.topic(topic),
         bootstrap_servers=settings.kafka_bootstrap_servers,

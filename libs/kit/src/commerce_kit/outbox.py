@@ -198,7 +198,8 @@ class OutboxRelay:
             )
             if drop:  # more than our share: let a newer relay have them
                 await conn.execute(
-                    "UPDATE outbox_leases SET owner = NULL, lease_until = NULL WHERE bucket = ANY($1::smallint[])",
+                    "UPDATE outbox_leases SET owner = NULL, lease_until = NULL"
+                    " WHERE bucket = ANY($1::smallint[])",
                     drop,
                 )
         return set(keep)
@@ -304,7 +305,8 @@ class OutboxRelay:
     async def report(self) -> None:
         """Refresh the outbox gauges (pending rows, age of the oldest)."""
         row = await self.pool.fetchrow(
-            "SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age FROM outbox"
+            "SELECT count(*) AS pending,"
+            " coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age FROM outbox"
         )
         metrics.OUTBOX_PENDING.labels(self.settings.service).set(row["pending"])
         metrics.OUTBOX_OLDEST_SECONDS.labels(self.settings.service).set(float(row["age"]))
