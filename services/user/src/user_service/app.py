@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from commerce_kit import db, idempotency, telemetry
+from commerce_kit import idempotency, telemetry
 from commerce_kit.auth import TokenVerifier
-from commerce_kit.background import Background
+from commerce_kit.runtime import Runtime
 from commerce_kit.web import create_app as create_service_app
 from fastapi import FastAPI
 
@@ -23,26 +23,19 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await db.create_pool(
-            settings.database_url,
-            settings.db_schema,
-            application_name="user-service",
-            min_size=settings.db_pool_min,
-            max_size=settings.db_pool_max,
-        )
-        background = Background()
-        try:
-            app.state.pool = pool
-            app.state.wallets = Wallets(pool, WalletLimits(settings.max_single_charge, settings.max_balance))
-            background.every(
+        async with Runtime(settings) as rt:
+            app.state.pool = rt.pool
+            app.state.wallets = Wallets(
+                rt.pool, WalletLimits(settings.max_single_charge, settings.max_balance)
+            )
+            rt.background.every(
                 "forget-idempotency-keys",
                 3600,
-                lambda: idempotency.forget_older_than(pool, settings.idempotency_ttl_hours),
+                lambda: idempotency.forget_older_than(rt.pool, settings.idempotency_ttl_hours),
             )
+            await rt.start()
+            app.state.runtime = rt
             yield
-        finally:
-            await background.stop()
-            await pool.close()
 
     app = create_service_app(
         title="User service",
@@ -52,7 +45,7 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
         verifier_factory=lambda: TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer),
         lifespan=lifespan,
         routers=[http.router, internal.router],
-        readiness=lambda app: {"postgres": lambda: app.state.pool.fetchval("SELECT 1")},
+        readiness=lambda app: app.state.runtime.readiness(),
     )
     telemetry.instrument_app(app)
     return app
