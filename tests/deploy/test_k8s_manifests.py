@@ -1,0 +1,726 @@
+"""The Kubernetes manifests (deploy/k8s), rendered with kustomize and checked offline:
+
+- every core document against the Kubernetes OpenAPI schemas (kubernetes-validate, strict, one fixed
+  Kubernetes version), every Strimzi / CloudNativePG document against its operator's JSON Schema
+  (deploy/k8s/crd-schemas);
+- then the rules that matter to us: probes, resources and a locked-down security context on every
+  workload; a PDB, an HPA and a migration Job for every service; Services, Ingress backends and
+  configuration that point at things that exist; /internal never routed; Kafka topics that match the
+  contract registry; pinned images and no placeholder secret in production.
+
+Each check is a function returning the problems it found; the last tests feed broken copies to some
+of them, so a check that cannot fail is noticed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+import kubernetes_validate
+import pytest
+from commerce_contracts import TOPICS
+from deploy_support import K8S, REQUIRED_CONFIG
+from devstack.services import SUITE
+
+#: The Kubernetes version the manifests must be valid for (kubernetes-validate ships 1.25 ... 1.37).
+#: 1.33: the oldest minor still supported upstream when this was written; preStop `sleep` and
+#: topologySpreadConstraints.matchLabelKeys are in it.
+KUBERNETES_VERSION = "1.33.0"
+
+#: Rendered and checked: every overlay, the base alone, and the base with every component.
+OVERLAYS = ["overlays/local", "overlays/production"]
+RENDERS = ["base", *OVERLAYS, "all-components"]
+#: Custom resources validated against deploy/k8s/crd-schemas/<group>/<kind>_<version>.json.
+CRD_GROUPS = {"kafka.strimzi.io", "postgresql.cnpg.io"}
+CRD_SCHEMAS = K8S / "crd-schemas"
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+CLUSTER_SCOPED = {
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "PriorityClass",
+}
+NAMESPACE = "commerce"
+#: Secrets production creates out of band (deploy/README.md), and the keys they must hold.
+OUT_OF_BAND_SECRETS = {"commerce-secrets": {"JWT_SECRET", "DATABASE_URL"}}
+#: Paths that must never reach a service from outside.
+NEVER_ROUTED = [
+    "/internal",
+    "/internal/",
+    "/internal/v1/users/1/debit",
+    "/INTERNAL/v1/x",
+    "/metrics",
+    "/health/ready",
+]
+#: Where the gateway must send each public path: the route table of the local gateway
+#: (tools/devstack services.SUITE), with {id} filled in and a sub-path of each, and the API docs.
+PUBLIC_ROUTES = (
+    {
+        probe: service.name
+        for service in SUITE
+        for path in service.paths
+        for probe in (f"/api/v1{path}".replace("{id}", "7"), f"/api/v1{path}/x".replace("{id}", "7"))
+    }
+    | {f"/docs/{s.name}": s.name for s in SUITE}
+    | {f"/docs/{s.name}/openapi.json": s.name for s in SUITE}
+)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def group_version(doc: dict[str, Any]) -> tuple[str, str]:
+    group, _, version = doc["apiVersion"].rpartition("/")
+    return group, version
+
+
+def name_of(doc: dict[str, Any]) -> str:
+    return f"{doc['kind']}/{doc['metadata']['name']}"
+
+
+def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
+    return workload["spec"]["template"]["spec"]
+
+
+def pod_labels(workload: dict[str, Any]) -> dict[str, str]:
+    return workload["spec"]["template"].get("metadata", {}).get("labels", {})
+
+
+def containers(workload: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = pod_spec(workload)
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """Kubernetes label-selector semantics (matchLabels + matchExpressions); {} selects everything."""
+    if selector is None:
+        return False
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def service_deployments(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The suite's services (not infrastructure): Deployments whose pods are labelled component=service."""
+    return [
+        d
+        for d in of_kind(docs, "Deployment")
+        if pod_labels(d).get("app.kubernetes.io/component") == "service"
+    ]
+
+
+def workloads(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] in WORKLOAD_KINDS]
+
+
+def image_tag(image: str) -> str | None:
+    """'repo/name:tag' -> 'tag'; a digest counts as pinned; no tag -> None (which means latest)."""
+    if "@sha256:" in image:
+        return "@digest"
+    last = image.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else None
+
+
+def all_strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from all_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from all_strings(v)
+
+
+@cache
+def crd_schema(group: str, kind: str, version: str) -> dict[str, Any] | None:
+    path = CRD_SCHEMAS / group / f"{kind.lower()}_{version}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+# ----------------------------------------------------------------------------------------------- checks
+
+
+def schema_problems(docs: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    for doc in docs:
+        group, version = group_version(doc)
+        if group in CRD_GROUPS:
+            schema = crd_schema(group, doc["kind"], version)
+            if schema is None:
+                problems.append(f"{name_of(doc)}: no schema {group}/{doc['kind'].lower()}_{version}.json")
+                continue
+            validator_type = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+            for error in validator_type(schema).iter_errors(doc):
+                path = ".".join(str(p) for p in error.absolute_path)
+                problems.append(f"{name_of(doc)} ({doc['apiVersion']}): {path}: {error.message}")
+            continue
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            path = ".".join(str(p) for p in error.path)
+            problems.append(f"{name_of(doc)}: {path}: {error.message}")
+        except kubernetes_validate.SchemaNotFoundError as error:
+            problems.append(f"{name_of(doc)}: {error.message}")
+    return problems
+
+
+def workload_problems(docs: list[dict[str, Any]]) -> list[str]:
+    """Every workload: non-root, read-only root filesystem, no privilege escalation, no capabilities,
+    RuntimeDefault seccomp, no API token, resources; Deployments also liveness and readiness probes."""
+    problems = []
+    accounts = {d["metadata"]["name"]: d for d in of_kind(docs, "ServiceAccount")}
+    for workload in workloads(docs):
+        spec = pod_spec(workload)
+        pod_security = spec.get("securityContext", {})
+        account = accounts.get(spec.get("serviceAccountName", "default"), {})
+        if spec.get("automountServiceAccountToken", account.get("automountServiceAccountToken", True)):
+            problems.append(f"{name_of(workload)}: mounts a Kubernetes API token")
+        for c in containers(workload):
+            where = f"{name_of(workload)} container {c['name']}"
+            security = c.get("securityContext", {})
+            if not security.get("runAsNonRoot", pod_security.get("runAsNonRoot", False)):
+                problems.append(f"{where}: runAsNonRoot is not true")
+            if security.get("runAsUser", pod_security.get("runAsUser")) == 0:
+                problems.append(f"{where}: runs as uid 0")
+            if security.get("readOnlyRootFilesystem") is not True:
+                problems.append(f"{where}: readOnlyRootFilesystem is not true")
+            if security.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"{where}: allowPrivilegeEscalation is not false")
+            if "ALL" not in security.get("capabilities", {}).get("drop", []):
+                problems.append(f"{where}: does not drop ALL capabilities")
+            seccomp = security.get("seccompProfile", pod_security.get("seccompProfile", {}))
+            if seccomp.get("type") != "RuntimeDefault":
+                problems.append(f"{where}: seccomp profile is not RuntimeDefault")
+            resources = c.get("resources", {})
+            for key in ("requests.cpu", "requests.memory", "limits.memory"):
+                section, resource = key.split(".")
+                if resource not in resources.get(section, {}):
+                    problems.append(f"{where}: no resources.{key}")
+            if workload["kind"] == "Deployment" and c in spec["containers"]:
+                for probe in ("livenessProbe", "readinessProbe"):
+                    if probe not in c:
+                        problems.append(f"{where}: no {probe}")
+    return problems
+
+
+def service_probe_problems(docs: list[dict[str, Any]]) -> list[str]:
+    """The suite's services: startup + liveness on /health/live, readiness on /health/ready, on the
+    container's own port."""
+    problems = []
+    expected = {
+        "startupProbe": "/health/live",
+        "livenessProbe": "/health/live",
+        "readinessProbe": "/health/ready",
+    }
+    for deployment in service_deployments(docs):
+        for c in pod_spec(deployment)["containers"]:
+            ports = {p.get("name") for p in c.get("ports", [])} | {
+                p["containerPort"] for p in c.get("ports", [])
+            }
+            for probe, path in expected.items():
+                get = c.get(probe, {}).get("httpGet", {})
+                if get.get("path") != path:
+                    problems.append(f"{name_of(deployment)}: {probe} does not GET {path}")
+                elif get.get("port") not in ports:
+                    problems.append(
+                        f"{name_of(deployment)}: {probe} port {get.get('port')} is not a container port"
+                    )
+    return problems
+
+
+def availability_problems(docs: list[dict[str, Any]]) -> list[str]:
+    """Every service Deployment: a PDB selecting its pods that allows evictions, an autoscaling/v2 HPA
+    targeting it, and a migration Job running `migrate` with the same image."""
+    problems = []
+    pdbs, hpas, jobs = (
+        of_kind(docs, "PodDisruptionBudget"),
+        of_kind(docs, "HorizontalPodAutoscaler"),
+        of_kind(docs, "Job"),
+    )
+    for deployment in service_deployments(docs):
+        name, labels = deployment["metadata"]["name"], pod_labels(deployment)
+        covering = [p for p in pdbs if selects(p["spec"].get("selector"), labels)]
+        if not covering:
+            problems.append(f"{name_of(deployment)}: no PodDisruptionBudget selects its pods")
+        for pdb in covering:
+            if pdb["spec"].get("maxUnavailable") in (0, "0%") or "minAvailable" in pdb["spec"]:
+                problems.append(
+                    f"{name_of(pdb)}: use maxUnavailable >= 1 (minAvailable can block every drain)"
+                )
+        targeting = [
+            h
+            for h in hpas
+            if h["spec"]["scaleTargetRef"].get("kind") == "Deployment"
+            and h["spec"]["scaleTargetRef"]["name"] == name
+        ]
+        if not targeting:
+            problems.append(f"{name_of(deployment)}: no HorizontalPodAutoscaler targets it")
+        for hpa in targeting:
+            if hpa["apiVersion"] != "autoscaling/v2":
+                problems.append(f"{name_of(hpa)}: not autoscaling/v2")
+            if not 1 <= hpa["spec"].get("minReplicas", 1) <= hpa["spec"]["maxReplicas"]:
+                problems.append(f"{name_of(hpa)}: minReplicas/maxReplicas out of order")
+            if not any(m.get("resource", {}).get("name") == "cpu" for m in hpa["spec"].get("metrics", [])):
+                problems.append(f"{name_of(hpa)}: does not scale on CPU")
+            for c in pod_spec(deployment)["containers"]:
+                if "cpu" not in c.get("resources", {}).get("requests", {}):
+                    problems.append(f"{name_of(deployment)}: HPA on CPU needs a CPU request on {c['name']}")
+        service_name = labels.get("app.kubernetes.io/name")
+        migrations = [
+            j
+            for j in jobs
+            if pod_labels(j).get("app.kubernetes.io/name") == service_name
+            and pod_labels(j).get("app.kubernetes.io/component") == "migration"
+        ]
+        if not migrations:
+            problems.append(f"{name_of(deployment)}: no migration Job")
+        app = pod_spec(deployment)["containers"][0]
+        for job in migrations:
+            run = pod_spec(job)["containers"][0]
+            if run.get("image") != app.get("image"):
+                problems.append(f"{name_of(job)}: image {run.get('image')} differs from the Deployment's")
+            if run.get("command") != app.get("command") or "migrate" not in run.get("args", []):
+                problems.append(f"{name_of(job)}: does not run `{' '.join(app.get('command', []))} migrate`")
+            for field in ("backoffLimit", "ttlSecondsAfterFinished", "activeDeadlineSeconds"):
+                if field not in job["spec"]:
+                    problems.append(f"{name_of(job)}: no {field}")
+            if pod_spec(job).get("restartPolicy") not in ("Never", "OnFailure"):
+                problems.append(f"{name_of(job)}: restartPolicy must be Never or OnFailure")
+    return problems
+
+
+def service_problems(docs: list[dict[str, Any]]) -> list[str]:
+    """Every Service selects the pods of exactly one Deployment (never a Job's), on a port they expose."""
+    problems = []
+    for service in of_kind(docs, "Service"):
+        selector = {"matchLabels": service["spec"].get("selector", {})}
+        matched = [w for w in workloads(docs) if selects(selector, pod_labels(w))]
+        if [w["kind"] for w in matched] != ["Deployment"]:
+            problems.append(
+                f"{name_of(service)}: selects {[name_of(w) for w in matched]}, not exactly one Deployment"
+            )
+            continue
+        exposed = set()
+        for c in pod_spec(matched[0])["containers"]:
+            for p in c.get("ports", []):
+                exposed |= {p["containerPort"], p.get("name")}
+        for port in service["spec"]["ports"]:
+            if port.get("targetPort", port["port"]) not in exposed:
+                problems.append(
+                    f"{name_of(service)}: targetPort {port.get('targetPort')} is not exposed by the pods"
+                )
+    return problems
+
+
+def ingress_paths(docs: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    for ingress in of_kind(docs, "Ingress"):
+        for rule in ingress["spec"].get("rules", []):
+            for path in rule.get("http", {}).get("paths", []):
+                yield ingress, path
+
+
+def path_matches(path: dict[str, Any], probe: str, regex_host: bool) -> bool:
+    """Whether ingress-nginx sends `probe` to this path. With use-regex / rewrite-target on any Ingress
+    of the host, every path of the host becomes a case-insensitive regex anchored at the start."""
+    value, kind = path["path"], path["pathType"]
+    if kind == "Exact":
+        plain = probe == value
+    elif kind == "Prefix":
+        prefix = value.rstrip("/")
+        plain = prefix == "" or probe == prefix or probe.startswith(prefix + "/")
+    else:
+        plain = False
+    regex = (kind == "ImplementationSpecific" or regex_host) and re.match(
+        value, probe, re.IGNORECASE
+    ) is not None
+    return plain or regex
+
+
+def route(docs: list[dict[str, Any]], probe: str) -> str | None:
+    """The Service ingress-nginx sends `probe` to (the longest matching path wins), or None."""
+    regex_host = any(
+        i["metadata"].get("annotations", {}).get(a)
+        for i in of_kind(docs, "Ingress")
+        for a in ("nginx.ingress.kubernetes.io/use-regex", "nginx.ingress.kubernetes.io/rewrite-target")
+    )
+    matching = [(len(p["path"]), p) for _, p in ingress_paths(docs) if path_matches(p, probe, regex_host)]
+    if not matching:
+        return None
+    return max(matching, key=lambda m: m[0])[1]["backend"]["service"]["name"]
+
+
+def ingress_problems(docs: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    services = {s["metadata"]["name"]: s for s in of_kind(docs, "Service")}
+    for ingress in of_kind(docs, "Ingress"):
+        annotations = ingress["metadata"].get("annotations", {})
+        if ingress["spec"].get("ingressClassName") != "nginx":
+            problems.append(f"{name_of(ingress)}: ingressClassName is not nginx")
+        if annotations.get("nginx.ingress.kubernetes.io/proxy-body-size") != "64k":
+            problems.append(f"{name_of(ingress)}: proxy-body-size is not 64k")
+        for timeout in ("proxy-connect-timeout", "proxy-read-timeout", "proxy-send-timeout"):
+            if f"nginx.ingress.kubernetes.io/{timeout}" not in annotations:
+                problems.append(f"{name_of(ingress)}: no {timeout}")
+        if any("snippet" in a for a in annotations):
+            problems.append(f"{name_of(ingress)}: snippet annotations are not allowed")
+    for ingress, path in ingress_paths(docs):
+        if path["path"].lower().startswith("/internal"):
+            problems.append(f"{name_of(ingress)}: routes {path['path']}")
+        backend = path["backend"].get("service", {})
+        service = services.get(backend.get("name"))
+        if service is None:
+            problems.append(f"{name_of(ingress)}: backend Service {backend.get('name')} does not exist")
+            continue
+        port = backend.get("port", {})
+        known = {p.get("name") for p in service["spec"]["ports"]} | {
+            p["port"] for p in service["spec"]["ports"]
+        }
+        if port.get("name", port.get("number")) not in known:
+            problems.append(f"{name_of(ingress)}: Service {backend['name']} has no port {port}")
+    for probe in NEVER_ROUTED:
+        if (target := route(docs, probe)) is not None:
+            problems.append(f"{probe} is routed to {target}")
+    return problems
+
+
+def config_problems(docs: list[dict[str, Any]], *, out_of_band: dict[str, set[str]]) -> list[str]:
+    """Every service container (Deployment and migration Job) finds the configuration it needs in
+    ConfigMaps and Secrets of the render (or documented out-of-band Secrets, or those an operator
+    generates), and every in-cluster host it is given exists."""
+    problems = []
+    maps = {d["metadata"]["name"]: d.get("data", {}) for d in of_kind(docs, "ConfigMap")}
+    secrets = {
+        d["metadata"]["name"]: {**d.get("data", {}), **d.get("stringData", {})}
+        for d in of_kind(docs, "Secret")
+    }
+    generated = {
+        f"{c['metadata']['name']}-app": {"uri", "username", "password"} for c in of_kind(docs, "Cluster")
+    }
+    services = {
+        s["metadata"]["name"]: {p["port"] for p in s["spec"]["ports"]} for s in of_kind(docs, "Service")
+    }
+    for kafka in of_kind(docs, "Kafka"):
+        services[f"{kafka['metadata']['name']}-kafka-bootstrap"] = {
+            listener["port"] for listener in kafka["spec"]["kafka"]["listeners"]
+        }
+    deployed = {pod_labels(d).get("app.kubernetes.io/name") for d in service_deployments(docs)}
+
+    def secret_keys(name: str) -> set[str] | None:
+        if name in secrets:
+            return set(secrets[name])
+        return generated.get(name, out_of_band.get(name))
+
+    def check_host(where: str, variable: str, host: str | None, port: int | None) -> None:
+        if host and "." not in host and port not in services.get(host, set()):
+            problems.append(f"{where}: {variable} points at {host}:{port}, not a Service of this render")
+
+    users = [*service_deployments(docs), *[j for j in of_kind(docs, "Job") if "migrate" in str(pod_spec(j))]]
+    for workload in users:
+        for c in pod_spec(workload)["containers"]:
+            where = f"{name_of(workload)} container {c['name']}"
+            values: dict[str, str | None] = {}
+            for source in c.get("envFrom", []):
+                if ref := source.get("configMapRef"):
+                    if ref["name"] not in maps:
+                        problems.append(f"{where}: ConfigMap {ref['name']} is not in the render")
+                    values.update(maps.get(ref["name"], {}))
+                if ref := source.get("secretRef"):
+                    keys = secret_keys(ref["name"])
+                    if keys is None:
+                        problems.append(f"{where}: Secret {ref['name']} is neither rendered nor documented")
+                    values.update(dict.fromkeys(keys or (), None))
+            for env in c.get("env", []):
+                if ref := env.get("valueFrom", {}).get("secretKeyRef"):
+                    if ref["key"] not in (secret_keys(ref["name"]) or set()):
+                        problems.append(
+                            f"{where}: {env['name']} refers to a missing key {ref['name']}/{ref['key']}"
+                        )
+                values[env["name"]] = env.get("value")
+            for missing in sorted(REQUIRED_CONFIG - set(values)):
+                problems.append(f"{where}: {missing} is not set")
+            for server in (values.get("KAFKA_BOOTSTRAP_SERVERS") or "").split(","):
+                if server:
+                    host, _, port = server.rpartition(":")
+                    check_host(where, "KAFKA_BOOTSTRAP_SERVERS", host, int(port))
+            if url := values.get("REDIS_URL"):
+                check_host(where, "REDIS_URL", urlsplit(url).hostname, urlsplit(url).port or 6379)
+            for name in deployed:
+                if url := values.get(f"{name.upper()}_SERVICE_URL"):
+                    check_host(
+                        where, f"{name.upper()}_SERVICE_URL", urlsplit(url).hostname, urlsplit(url).port or 80
+                    )
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------ tests
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_every_document_is_valid_against_its_schema(render, name):
+    assert schema_problems(render(name)) == []
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_every_namespaced_document_lands_in_the_commerce_namespace(render, name):
+    wrong = [
+        name_of(d)
+        for d in render(name)
+        if d["kind"] not in CLUSTER_SCOPED and d["metadata"].get("namespace") != NAMESPACE
+    ]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_every_workload_is_locked_down_with_probes_and_resources(render, name):
+    assert workloads(render(name)), "no workload rendered"
+    assert workload_problems(render(name)) == []
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_service_probes_use_the_health_endpoints(render, name):
+    assert service_probe_problems(render(name)) == []
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_every_service_has_a_pdb_an_hpa_and_a_migration_job(render, name):
+    assert service_deployments(render(name)), "no service Deployment rendered"
+    assert availability_problems(render(name)) == []
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_every_kubernetes_service_selects_one_deployment(render, name):
+    assert service_problems(render(name)) == []
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_the_ingress_routes_public_paths_and_never_internal_ones(render, name):
+    docs = render(name)
+    assert ingress_problems(docs) == []
+    assert {probe: route(docs, probe) for probe in PUBLIC_ROUTES} == PUBLIC_ROUTES
+
+
+def test_the_docs_ingresses_tell_the_service_its_public_prefix(render):
+    docs = render("overlays/production")
+    docs_paths = [(i, p) for i, p in ingress_paths(docs) if p["path"].startswith("/docs/")]
+    assert docs_paths
+    for ingress, path in docs_paths:
+        service = path["backend"]["service"]["name"]
+        annotations = ingress["metadata"]["annotations"]
+        assert annotations["nginx.ingress.kubernetes.io/x-forwarded-prefix"] == f"/docs/{service}"
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_service_containers_find_their_configuration(render, name):
+    out_of_band = OUT_OF_BAND_SECRETS if name == "overlays/production" else {}
+    assert config_problems(render(name), out_of_band=out_of_band) == []
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_no_placeholder_secret_is_deployed(render, name):
+    docs = render(name)
+    assert [s for d in docs for s in all_strings(d) if "PLACEHOLDER" in s.upper()] == []
+    for secret in of_kind(docs, "Secret"):
+        jwt = secret.get("stringData", {}).get("JWT_SECRET")
+        assert jwt is None or len(jwt.encode()) >= 32
+
+
+def test_production_creates_no_secret_and_expects_the_documented_one(render):
+    docs = render("overlays/production")
+    assert of_kind(docs, "Secret") == []
+    referenced = {
+        source["secretRef"]["name"]
+        for w in workloads(docs)
+        for c in containers(w)
+        for source in c.get("envFrom", [])
+        if "secretRef" in source
+    }
+    assert referenced == set(OUT_OF_BAND_SECRETS)
+
+
+def test_production_images_are_pinned(render):
+    images = {c["image"] for w in workloads(render("overlays/production")) for c in containers(w)}
+    assert images
+    assert {i: image_tag(i) for i in images if image_tag(i) in (None, "latest")} == {}
+    assert all("/" in i.split(":")[0] for i in images), "production images come from a registry"
+
+
+def test_production_lets_the_hpa_own_the_replica_count(render):
+    docs = render("overlays/production")
+    targets = {h["spec"]["scaleTargetRef"]["name"] for h in of_kind(docs, "HorizontalPodAutoscaler")}
+    assert [
+        d["metadata"]["name"]
+        for d in of_kind(docs, "Deployment")
+        if d["metadata"]["name"] in targets and "replicas" in d["spec"]
+    ] == []
+
+
+def test_production_runs_under_network_policies(render):
+    docs = render("overlays/production")
+    policies = of_kind(docs, "NetworkPolicy")
+    deny_all = [
+        p
+        for p in policies
+        if p["spec"]["podSelector"] == {}
+        and p["spec"]["policyTypes"] == ["Ingress"]
+        and not p["spec"].get("ingress")
+    ]
+    assert deny_all, "no default deny-all ingress policy"
+
+    def allowed_from(labels: dict[str, str], peer: dict[str, Any]) -> bool:
+        return any(
+            selects(p["spec"]["podSelector"], labels)
+            and peer in rule.get("from", [])
+            and 8000 in [port.get("port") for port in rule.get("ports", [])]
+            for p in policies
+            for rule in p["spec"].get("ingress", [])
+        )
+
+    ingress_controller = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+    }
+    services = {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "service"}}}
+    for deployment in service_deployments(docs):
+        labels = pod_labels(deployment)
+        assert allowed_from(labels, ingress_controller), (
+            f"{name_of(deployment)}: unreachable from ingress-nginx"
+        )
+        assert allowed_from(labels, services), f"{name_of(deployment)}: unreachable from the other services"
+        assert any(
+            selects(p["spec"]["podSelector"], labels)
+            and any("monitoring" in json.dumps(rule.get("from", [])) for rule in p["spec"].get("ingress", []))
+            for p in policies
+        ), f"{name_of(deployment)}: Prometheus cannot scrape it"
+
+
+def test_network_policies_are_opt_in(render):
+    assert of_kind(render("base"), "NetworkPolicy") == []
+    assert of_kind(render("overlays/local"), "NetworkPolicy") == []
+
+
+def test_local_runs_one_of_everything(render):
+    docs = render("overlays/local")
+    assert {name_of(d): d["spec"].get("replicas") for d in service_deployments(docs)} == {
+        name_of(d): 1 for d in service_deployments(docs)
+    }
+    assert {h["spec"]["minReplicas"] for h in of_kind(docs, "HorizontalPodAutoscaler")} == {1}
+    assert [c["spec"]["instances"] for c in of_kind(docs, "Cluster")] == [1]
+    assert [p["spec"]["replicas"] for p in of_kind(docs, "KafkaNodePool")] == [1]
+    config = of_kind(docs, "ConfigMap")[0]["data"]
+    assert config["APP_ENV"] == "local", "the local JWT default is refused when APP_ENV=production"
+
+
+@pytest.mark.parametrize("name", ["overlays/local", "all-components"])
+def test_kafka_topics_match_the_contract_registry(render, name):
+    docs = render(name)
+    topics = {t["spec"].get("topicName", t["metadata"]["name"]): t for t in of_kind(docs, "KafkaTopic")}
+    expected = {t.name: t.partitions for t in TOPICS} | {t.dead_letter: 1 for t in TOPICS}
+    assert {n: t["spec"]["partitions"] for n, t in topics.items()} == expected
+
+    clusters = {k["metadata"]["name"] for k in of_kind(docs, "Kafka")}
+    brokers = {
+        cluster: sum(
+            p["spec"]["replicas"]
+            for p in of_kind(docs, "KafkaNodePool")
+            if p["metadata"]["labels"].get("strimzi.io/cluster") == cluster and "broker" in p["spec"]["roles"]
+        )
+        for cluster in clusters
+    }
+    for topic_name, topic in topics.items():
+        cluster = topic["metadata"]["labels"].get("strimzi.io/cluster")
+        assert cluster in clusters, f"{topic_name}: no Kafka cluster {cluster}"
+        replicas, isr = topic["spec"]["replicas"], int(topic["spec"]["config"]["min.insync.replicas"])
+        assert replicas <= brokers[cluster], (
+            f"{topic_name}: {replicas} replicas on {brokers[cluster]} brokers"
+        )
+        assert isr == 1 if replicas == 1 else 1 < isr < replicas, f"{topic_name}: min.insync.replicas {isr}"
+    for t in TOPICS:
+        main = int(topics[t.name]["spec"]["config"]["retention.ms"])
+        dead = int(topics[t.dead_letter]["spec"]["config"]["retention.ms"])
+        assert dead > main, f"{t.dead_letter} must be kept longer than {t.name}"
+
+
+def test_the_schemas_keep_their_licence():
+    assert (CRD_SCHEMAS / "LICENSE").read_text().startswith("MIT License")
+    assert sorted(p.parent.name for p in CRD_SCHEMAS.glob("*/*.json")) != []
+
+
+# --------------------------------------------------------------------- the checks can fail (mutations)
+
+
+def _user(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"].startswith("user"))
+
+
+def test_schema_check_catches_an_unknown_field_and_a_bad_custom_resource(render):
+    docs = copy.deepcopy(render("overlays/local"))
+    pod_spec(_user(docs, "Deployment"))["containers"][0]["livenessprobe"] = {}
+    next(d for d in docs if d["kind"] == "KafkaTopic")["spec"]["partitions"] = "twelve"
+    problems = schema_problems(docs)
+    assert any("livenessprobe" in p for p in problems)
+    assert any(p.startswith("KafkaTopic/") for p in problems)
+
+
+def test_workload_check_catches_a_missing_probe_and_a_writable_root(render):
+    docs = copy.deepcopy(render("overlays/production"))
+    app = pod_spec(_user(docs, "Deployment"))["containers"][0]
+    del app["readinessProbe"]
+    app["securityContext"]["readOnlyRootFilesystem"] = False
+    problems = workload_problems(docs)
+    assert any("no readinessProbe" in p for p in problems)
+    assert any("readOnlyRootFilesystem" in p for p in problems)
+
+
+def test_availability_check_catches_a_missing_pdb_and_a_migration_on_another_image(render):
+    docs = copy.deepcopy(render("overlays/production"))
+    docs = [d for d in docs if d["kind"] != "PodDisruptionBudget"]
+    pod_spec(_user(docs, "Job"))["containers"][0]["image"] = (
+        "registry.example.com/commerce/commerce-user:0.0.9"
+    )
+    problems = availability_problems(docs)
+    assert any("no PodDisruptionBudget" in p for p in problems)
+    assert any("differs from the Deployment" in p for p in problems)
+
+
+def test_ingress_check_catches_a_catch_all_route(render):
+    docs = copy.deepcopy(render("overlays/production"))
+    ingress = _user(docs, "Ingress")
+    ingress["spec"]["rules"][0]["http"]["paths"].append(
+        copy.deepcopy(ingress["spec"]["rules"][0]["http"]["paths"][0])
+    )
+    ingress["spec"]["rules"][0]["http"]["paths"][-1]["path"] = "/"
+    assert any(p.startswith("/internal") for p in ingress_problems(docs))
+
+
+def test_config_check_catches_an_in_cluster_host_that_does_not_exist(render):
+    docs = copy.deepcopy(render("overlays/production"))
+    config = of_kind(docs, "ConfigMap")[0]
+    config["data"]["REDIS_URL"] = "redis://redis:6379/0"
+    del config["data"]["TOPIC_PREFIX"]
+    problems = config_problems(docs, out_of_band=OUT_OF_BAND_SECRETS)
+    assert any("REDIS_URL points at redis:6379" in p for p in problems)
+    assert any("TOPIC_PREFIX is not set" in p for p in problems)
