@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from commerce_contracts import TOPICS, UndecodableEvent, decode_event, encode_event, event_types
 from commerce_contracts.events.coupon_issue import CouponIssueRequested
 from commerce_contracts.events.payments import PaymentCompleted

@@ -4,6 +4,7 @@ import secrets
 
 import pytest
 import pytest_asyncio
+
 from commerce_kit.messaging import ensure_topics, suite_topics
 from commerce_kit.settings import ServiceSettings
 

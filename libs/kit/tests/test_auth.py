@@ -2,6 +2,7 @@ import time
 
 import jwt
 import pytest
+
 from commerce_kit.auth import ServiceToken, TokenVerifier, mint_token
 from commerce_kit.errors import Forbidden, Unauthenticated
 

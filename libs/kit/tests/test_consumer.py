@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer
+
 from commerce_contracts.events.payments import PaidLine, PaymentCompleted
 from commerce_contracts.registry import PAYMENT_COMPLETED
 from commerce_kit.messaging import Consumer, Permanent, Retry, create_broker, publish, subscribe

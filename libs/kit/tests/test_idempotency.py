@@ -5,6 +5,7 @@ import asyncio
 import asyncpg
 import pytest
 import pytest_asyncio
+
 from commerce_kit import idempotency
 from commerce_kit.errors import IdempotencyInProgress, IdempotencyKeyReused
 

@@ -12,6 +12,7 @@ from importlib.resources import files
 import asyncpg
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer
+
 from commerce_contracts import decode_event
 from commerce_contracts.events.stock import StockSet
 from commerce_contracts.registry import STOCK_EVENTS

@@ -1,8 +1,9 @@
 import pytest
+from pydantic import ValidationError
+
 from commerce_kit.errors import ValidationFailed
 from commerce_kit.paging import decode_cursor, encode_cursor, page_of
 from commerce_kit.settings import LOCAL_JWT_SECRET, ServiceSettings
-from pydantic import ValidationError
 
 
 class CouponSettings(ServiceSettings):

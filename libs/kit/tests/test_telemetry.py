@@ -4,12 +4,13 @@ from contextlib import asynccontextmanager
 
 import httpx
 from asgi_lifespan import LifespanManager
-from commerce_kit import telemetry
-from commerce_kit.auth import TokenVerifier
 from fastapi import APIRouter
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from commerce_kit import telemetry
+from commerce_kit.auth import TokenVerifier
 
 EXPORTER = InMemorySpanExporter()
 

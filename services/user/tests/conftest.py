@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-import user_service
 from asgi_lifespan import LifespanManager
+
+import user_service
 from commerce_kit import db
 from commerce_kit.testing import tokens
 from user_service.app import create_app

@@ -28,11 +28,11 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from commerce_contracts import Event, Topic, UndecodableEvent, decode_event, encode_event
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from commerce_contracts import Event, Topic, UndecodableEvent, decode_event, encode_event
 from commerce_kit import metrics, telemetry
 from commerce_kit.settings import ServiceSettings
 

@@ -37,9 +37,9 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka.errors import KafkaError, KafkaTimeoutError
-from commerce_contracts import Event, Topic
 from faststream.kafka import KafkaBroker
 
+from commerce_contracts import Event, Topic
 from commerce_kit import metrics, telemetry
 from commerce_kit.settings import ServiceSettings
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from fastapi import FastAPI
+
 from commerce_kit import idempotency, telemetry
 from commerce_kit.auth import TokenVerifier
 from commerce_kit.runtime import Runtime
 from commerce_kit.web import create_app as create_service_app
-from fastapi import FastAPI
-
 from user_service.domain.wallet import WalletLimits
 from user_service.entrypoints import http, internal
+from user_service.entrypoints.consumers import transaction_history_consumers
 from user_service.service_layer.wallets import Wallets
 from user_service.settings import UserSettings
 
@@ -23,11 +24,12 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with Runtime(settings) as rt:
+        async with Runtime(settings, kafka=True) as rt:
             app.state.pool = rt.pool
-            app.state.wallets = Wallets(
-                rt.pool, WalletLimits(settings.max_single_charge, settings.max_balance)
-            )
+            wallets = Wallets(rt.pool, WalletLimits(settings.max_single_charge, settings.max_balance))
+            app.state.wallets = wallets
+            for consumer in transaction_history_consumers(wallets):
+                rt.consume(consumer)
             rt.background.every(
                 "forget-idempotency-keys",
                 3600,

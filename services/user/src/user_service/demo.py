@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from commerce_kit import db
-
 from user_service.domain.wallet import WalletLimits
 from user_service.service_layer.wallets import Wallets
 from user_service.settings import UserSettings

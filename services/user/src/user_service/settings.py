@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from commerce_kit.settings import ServiceSettings
 from pydantic import Field
+
+from commerce_kit.settings import ServiceSettings
 
 
 class UserSettings(ServiceSettings):

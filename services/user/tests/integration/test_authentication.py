@@ -6,6 +6,7 @@ import time
 
 import jwt
 import pytest
+
 from commerce_kit.settings import LOCAL_JWT_SECRET
 from commerce_kit.testing import tokens
 

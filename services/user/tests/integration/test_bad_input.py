@@ -1,6 +1,7 @@
 """Malformed requests get a 4xx problem+json with a clear code, and change nothing (SPEC.md "Errors")."""
 
 import pytest
+
 from commerce_kit.testing import tokens
 
 CHARGE_BODIES = {

@@ -4,6 +4,7 @@ import asyncio
 import itertools
 
 import pytest
+
 from commerce_kit.testing import tokens
 
 _payment_ids = itertools.count(int(__import__("time").time() * 1000) % 10**12)

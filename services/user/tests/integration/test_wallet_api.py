@@ -1,6 +1,7 @@
 """The public API of users and wallets (API.md), on a real database."""
 
 import pytest
+
 from commerce_kit.testing import tokens
 
 

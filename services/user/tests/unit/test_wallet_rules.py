@@ -1,6 +1,7 @@
 """The wallet's rules, without any infrastructure."""
 
 import pytest
+
 from user_service.domain.errors import (
     BalanceLimitExceeded,
     ChargeLimitExceeded,

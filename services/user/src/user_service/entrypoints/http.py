@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+from fastapi import APIRouter, Header, Request, Response
+from pydantic import Field, StringConstraints
+
 from commerce_kit.api import ApiRequest, ApiResponse, Cursor, Money, PageSize, path_id, problems
 from commerce_kit.idempotency import validate_key
 from commerce_kit.paging import Page
 from commerce_kit.web import Admin, Caller, ProblemResponse
-from fastapi import APIRouter, Header, Request, Response
-from pydantic import Field, StringConstraints
-
 from user_service.service_layer.wallets import Wallets
 
 router = APIRouter(prefix="/api/v1", tags=["users and wallet"])

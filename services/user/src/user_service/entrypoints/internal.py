@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from commerce_kit.api import ApiRequest, ApiResponse, BodyId, Money, path_id, problems
-from commerce_kit.errors import NotFound
-from commerce_kit.web import InternalCaller
 from fastapi import APIRouter, Request
 from pydantic import Field
 
+from commerce_kit.api import ApiRequest, ApiResponse, BodyId, Money, path_id, problems
+from commerce_kit.errors import NotFound
+from commerce_kit.web import InternalCaller
 from user_service.service_layer.wallets import Debit, Wallets
 
 router = APIRouter(prefix="/internal/v1", tags=["internal: payment saga"])
