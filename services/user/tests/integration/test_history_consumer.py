@@ -25,7 +25,8 @@ async def broker(settings):
 
 async def rows(pool, payment_id):
     return await pool.fetch(
-        "SELECT type, amount, balance_after, order_id FROM wallet_transactions WHERE payment_id = $1 ORDER BY id",
+        "SELECT type, amount, balance_after, order_id FROM wallet_transactions"
+        " WHERE payment_id = $1 ORDER BY id",
         payment_id,
     )
 

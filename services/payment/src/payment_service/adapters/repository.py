@@ -1,0 +1,225 @@
+"""SQL for the payment schema. Functions take a connection; the caller decides the transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from payment_service.domain.saga import Saga, Status, Step
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    id: int
+    order_id: int
+    user_id: int
+    amount: int
+    user_coupon_id: int | None
+    items: list[dict[str, Any]]
+    saga: Saga
+    idem_user_id: int | None
+    idem_key: str | None
+    balance_after: int | None
+    retries: int
+    created_at: datetime
+    paid_at: datetime | None
+    refunded_at: datetime | None
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> PaymentRecord:
+        saga = Saga(
+            status=Status(row["status"]),
+            has_coupon=row["user_coupon_id"] is not None,
+            done=tuple(Step(s) for s in row["done"]),
+            attempted=Step(row["attempted"]) if row["attempted"] else None,
+            failure_code=row["failure_code"],
+            failure_detail=row["failure_detail"],
+        )
+        return cls(
+            row["id"],
+            row["order_id"],
+            row["user_id"],
+            row["amount"],
+            row["user_coupon_id"],
+            row["items"],
+            saga,
+            row["idem_user_id"],
+            row["idem_key"],
+            row["balance_after"],
+            row["retries"],
+            row["created_at"],
+            row["paid_at"],
+            row["refunded_at"],
+        )
+
+
+async def start(
+    conn: asyncpg.Connection,
+    *,
+    order_id: int,
+    user_id: int,
+    amount: int,
+    user_coupon_id: int | None,
+    items: list[dict[str, Any]],
+    idem: tuple[int, str] | None,
+    lease_owner: str,
+    lease_seconds: float,
+) -> int | None:
+    """A new saga, leased to its starter. None when the order already has a live payment."""
+    payment_id = await conn.fetchval(
+        """
+        INSERT INTO payments (order_id, user_id, amount, user_coupon_id, items, status,
+                              idem_user_id, idem_key, lease_owner, lease_until)
+        VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, now() + make_interval(secs => $9))
+        ON CONFLICT (order_id) WHERE status <> 'FAILED' DO NOTHING
+        RETURNING id
+        """,
+        order_id,
+        user_id,
+        amount,
+        user_coupon_id,
+        items,
+        idem[0] if idem else None,
+        idem[1] if idem else None,
+        lease_owner,
+        lease_seconds,
+    )
+    if payment_id is not None:
+        await log(conn, payment_id, Status.PENDING, None, "STARTED", None)
+    return payment_id
+
+
+async def load(conn: asyncpg.Connection | asyncpg.Pool, payment_id: int) -> PaymentRecord | None:
+    row = await conn.fetchrow("SELECT * FROM payments WHERE id = $1", payment_id)
+    return None if row is None else PaymentRecord.of(row)
+
+
+async def live_payment_of_order(
+    conn: asyncpg.Connection | asyncpg.Pool, order_id: int
+) -> PaymentRecord | None:
+    row = await conn.fetchrow("SELECT * FROM payments WHERE order_id = $1 AND status <> 'FAILED'", order_id)
+    return None if row is None else PaymentRecord.of(row)
+
+
+async def save(
+    conn: asyncpg.Connection,
+    payment_id: int,
+    saga: Saga,
+    *,
+    owner: str,
+    lease_seconds: float,
+    step: Step | None,
+    event: str,
+    detail: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> bool:
+    """Persist the saga if `owner` still holds its lease (renewing it). False when the lease was lost:
+    another driver has the saga now and this one must stop."""
+    columns = {
+        "status": saga.status.value,
+        "done": [s.value for s in saga.done],
+        "attempted": saga.attempted.value if saga.attempted else None,
+        "failure_code": saga.failure_code,
+        "failure_detail": saga.failure_detail,
+        **(extra or {}),
+    }
+    names = list(columns)
+    sets = ", ".join(f"{name} = ${i + 4}" for i, name in enumerate(names))
+    updated = await conn.fetchval(
+        f"""
+        UPDATE payments SET {sets}, updated_at = now(), lease_until = now() + make_interval(secs => $3)
+        WHERE id = $1 AND lease_owner = $2 RETURNING true
+        """,
+        payment_id,
+        owner,
+        lease_seconds,
+        *columns.values(),
+    )
+    if updated:
+        await log(conn, payment_id, saga.status, step, event, detail)
+    return bool(updated)
+
+
+async def release(
+    conn: asyncpg.Connection | asyncpg.Pool, payment_id: int, owner: str, retry_in: float
+) -> None:
+    """Give the saga back to the recovery worker, to be resumed in `retry_in` seconds."""
+    await conn.execute(
+        """
+        UPDATE payments SET lease_owner = NULL, lease_until = NULL, retries = retries + 1,
+               next_attempt_at = now() + make_interval(secs => $3)
+        WHERE id = $1 AND lease_owner = $2
+        """,
+        payment_id,
+        owner,
+        retry_in,
+    )
+
+
+async def claim(
+    conn: asyncpg.Connection | asyncpg.Pool, payment_id: int, owner: str, lease_seconds: float
+) -> bool:
+    """Take the saga's lease when it is free or has lapsed (its driver died)."""
+    return bool(
+        await conn.fetchval(
+            """
+            UPDATE payments SET lease_owner = $2, lease_until = now() + make_interval(secs => $3)
+            WHERE id = $1 AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $2)
+            RETURNING true
+            """,
+            payment_id,
+            owner,
+            lease_seconds,
+        )
+    )
+
+
+async def claim_due(
+    conn: asyncpg.Connection | asyncpg.Pool, owner: str, lease_seconds: float, limit: int
+) -> list[int]:
+    """The recovery worker's batch: unfinished sagas that are due and not driven by anyone."""
+    rows = await conn.fetch(
+        """
+        UPDATE payments SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
+        WHERE id IN (
+            SELECT id FROM payments
+            WHERE status IN ('PENDING', 'COMPENSATING', 'REFUNDING') AND next_attempt_at <= now()
+              AND (lease_until IS NULL OR lease_until < now())
+            ORDER BY next_attempt_at LIMIT $3
+            FOR UPDATE SKIP LOCKED)
+        RETURNING id
+        """,
+        owner,
+        lease_seconds,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def log(
+    conn: asyncpg.Connection,
+    payment_id: int,
+    status: Status,
+    step: Step | None,
+    event: str,
+    detail: str | None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO payment_transitions (payment_id, status, step, event, detail)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        payment_id,
+        status.value,
+        step.value if step else None,
+        event,
+        detail,
+    )
+
+
+async def transitions(conn: asyncpg.Connection | asyncpg.Pool, payment_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT status, step, event, detail, at FROM payment_transitions WHERE payment_id = $1 ORDER BY id",
+        payment_id,
+    )

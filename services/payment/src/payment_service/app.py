@@ -1,0 +1,65 @@
+"""Wiring: settings, resources and routes, owned by the lifespan (nothing connects at import)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from commerce_kit import idempotency, telemetry
+from commerce_kit.auth import TokenVerifier
+from commerce_kit.runtime import Runtime
+from commerce_kit.web import create_app as create_service_app
+from payment_service.adapters.services import Services
+from payment_service.entrypoints import http, internal
+from payment_service.entrypoints.consumers import DataPlatformDelivery, data_platform_consumer
+from payment_service.service_layer.payments import Payments
+from payment_service.settings import PaymentSettings
+
+
+def create_app(settings: PaymentSettings | None = None) -> FastAPI:
+    settings = settings or PaymentSettings()
+    telemetry.configure_tracing(settings.service, settings.otel_endpoint)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = Services(settings)
+        platform = httpx.AsyncClient(timeout=settings.data_platform_timeout_seconds)
+        try:
+            async with Runtime(settings, kafka=True) as rt:
+                payments = Payments(rt.pool, services, settings)
+                app.state.payments = payments
+                rt.consume(
+                    data_platform_consumer(
+                        DataPlatformDelivery(rt.pool, platform, settings.data_platform_url),
+                        settings.data_platform_attempts,
+                    )
+                )
+                rt.relay_outbox()
+                rt.background.every("recover-sagas", settings.recovery_interval_seconds, payments.recover)
+                rt.background.every(
+                    "forget-idempotency-keys",
+                    3600,
+                    lambda: idempotency.forget_older_than(rt.pool, settings.idempotency_ttl_hours),
+                )
+                await rt.start()
+                app.state.runtime = rt
+                yield
+        finally:
+            await platform.aclose()
+            await services.aclose()
+
+    app = create_service_app(
+        title="Payment service",
+        description="The payment saga across catalog, user, coupon and order; refunds; the data platform.",
+        version="1.0.0",
+        service=settings.service,
+        verifier_factory=lambda: TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer),
+        lifespan=lifespan,
+        routers=[http.router, internal.router],
+        readiness=lambda app: app.state.runtime.readiness(),
+    )
+    telemetry.instrument_app(app)
+    return app

@@ -1,0 +1,85 @@
+"""ExternalDataConsumer: every completed payment goes to the external data platform
+(`DATA_PLATFORM_URL`), in its own consumer group so that a slow or dead platform never slows
+payments or the other consumers of `payment-completed`.
+
+Delivery is at least once: timeouts, retries with backoff for minutes (the platform is down at times),
+the event id in an `Idempotency-Key` header so that the platform can drop repeats, and a dead-letter
+topic when it keeps failing or refuses a payment outright (a 4xx other than 408/429 will not get
+better by retrying). A delivery the platform acknowledged is remembered in the inbox, so a redelivered
+event is not sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+import httpx
+from prometheus_client import Counter
+
+from commerce_contracts.events.payments import PaymentCompleted
+from commerce_contracts.registry import PAYMENT_COMPLETED
+from commerce_kit import inbox
+from commerce_kit.messaging import Consumer, Permanent, Retry
+
+log = logging.getLogger(__name__)
+
+GROUP = "payment.data-platform"
+DELIVERIES = Counter("data_platform_deliveries_total", "Payments the data platform acknowledged")
+FAILURES = Counter("data_platform_failures_total", "Failed deliveries to the data platform", ["reason"])
+
+
+def platform_payload(event: PaymentCompleted) -> dict[str, object]:
+    """The data platform's format (SPEC.md section 5)."""
+    return {
+        "eventId": str(event.event_id),
+        "paymentId": event.payment_id,
+        "orderId": event.order_id,
+        "userId": event.user_id,
+        "amount": event.amount,
+        "items": [
+            {
+                "productId": i.product_id,
+                "optionId": i.option_id,
+                "quantity": i.quantity,
+                "unitPrice": i.unit_price,
+            }
+            for i in event.items
+        ],
+        "paidAt": event.paid_at.isoformat(),
+    }
+
+
+class DataPlatformDelivery:
+    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, url: str) -> None:
+        self.pool, self.http, self.url = pool, http, url
+
+    async def __call__(self, event: PaymentCompleted) -> None:
+        if await self.pool.fetchval(
+            "SELECT true FROM inbox WHERE consumer = $1 AND event_id = $2", GROUP, event.event_id
+        ):
+            return
+        try:
+            answer = await self.http.post(
+                self.url, json=platform_payload(event), headers={"Idempotency-Key": str(event.event_id)}
+            )
+        except httpx.TransportError as exc:
+            FAILURES.labels("unreachable").inc()
+            raise ConnectionError(f"data platform unreachable: {type(exc).__name__}") from exc
+        if answer.status_code >= 500 or answer.status_code in (408, 429):
+            FAILURES.labels(str(answer.status_code)).inc()
+            raise ConnectionError(f"data platform answered {answer.status_code}")
+        if answer.status_code >= 400:
+            FAILURES.labels(str(answer.status_code)).inc()
+            raise Permanent(
+                f"data platform refused payment {event.payment_id}: {answer.status_code} {answer.text[:200]}"
+            )
+        async with self.pool.acquire() as conn:
+            await inbox.first_delivery(conn, GROUP, event.event_id)
+        DELIVERIES.inc()
+
+
+def data_platform_consumer(delivery: DataPlatformDelivery, attempts: int) -> Consumer:
+    return Consumer(
+        PAYMENT_COMPLETED, GROUP, delivery, Retry(attempts=attempts, first_delay=0.5, max_delay=30.0)
+    )

@@ -1,0 +1,201 @@
+"""Runs one saga, step by step: the state is persisted before each step ("attempting") and after each
+outcome, under a lease so that one driver at a time runs a saga (the API request that started it, or
+the recovery worker once that request's lease has lapsed).
+
+A step whose service does not answer (down, too slow, 5xx) is not guessed at: the saga is handed back
+to the recovery worker, which sends the same step again later (every step is idempotent on the payment
+id). Only a definite refusal turns the saga to compensation (see domain/saga.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+import asyncpg
+from prometheus_client import Counter, Histogram
+
+from commerce_contracts.events.payments import PaidLine, PaymentCompleted, PaymentRefunded
+from commerce_contracts.registry import PAYMENT_COMPLETED, PAYMENT_REFUNDED
+from commerce_kit import idempotency, outbox
+from commerce_kit.clients import RemoteError
+from commerce_kit.errors import DependencyUnavailable
+from payment_service.adapters import repository as repo
+from payment_service.adapters.repository import PaymentRecord
+from payment_service.adapters.services import OrderLine, Outcome, Services
+from payment_service.domain.saga import Saga, Status, Step
+from payment_service.service_layer.answers import answer_for
+
+log = logging.getLogger(__name__)
+
+SAGA_OUTCOMES = Counter("payment_saga_outcomes_total", "Sagas that ended", ["status", "code"])
+SAGA_SECONDS = Histogram(
+    "payment_saga_duration_seconds",
+    "From start to final state",
+    ["status"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+STEP_RETRIES = Counter(
+    "payment_saga_step_retries_total", "Steps handed to recovery for lack of an answer", ["step"]
+)
+
+
+class LeaseLost(Exception):
+    pass
+
+
+def backoff(retries: int) -> float:
+    return min(30.0, 0.2 * 2 ** min(retries, 8))
+
+
+class SagaDriver:
+    def __init__(self, pool: asyncpg.Pool, services: Services, *, owner: str, lease_seconds: float) -> None:
+        self.pool, self.services = pool, services
+        self.owner, self.lease_seconds = owner, lease_seconds
+
+    async def drive(self, payment_id: int, budget: float) -> PaymentRecord:
+        """Drive a saga whose lease this driver holds until it is final, the budget is spent, or a
+        step gets no answer. Returns the payment as it then stands."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        while True:
+            record = await repo.load(self.pool, payment_id)
+            assert record is not None
+            step = record.saga.next_step()
+            if step is None:
+                return record
+            if loop.time() >= deadline:
+                await repo.release(self.pool, payment_id, self.owner, retry_in=0)
+                return record
+            try:
+                record = await self._attempt(record, step)
+                outcome = await self._run(step, record)
+            except LeaseLost:
+                return record
+            except (DependencyUnavailable, RemoteError) as exc:
+                # No answer (or an answer that makes no sense for an undo): try the same step later.
+                STEP_RETRIES.labels(step.value).inc()
+                log.warning("payment %d: %s got no usable answer (%s); retried later", payment_id, step, exc)
+                await repo.release(self.pool, payment_id, self.owner, retry_in=backoff(record.retries))
+                return await repo.load(self.pool, payment_id)  # type: ignore[return-value]
+            try:
+                await self._record(record, step, outcome)
+            except LeaseLost:
+                return record
+
+    async def _attempt(self, record: PaymentRecord, step: Step) -> PaymentRecord:
+        extra = {}
+        if step is Step.MARK_ORDER_PAID and record.paid_at is None:
+            extra["paid_at"] = datetime.now(UTC)  # the order and the event carry the same instant
+        async with self.pool.acquire() as conn:
+            if not await repo.save(
+                conn,
+                record.id,
+                record.saga.attempting(step),
+                owner=self.owner,
+                lease_seconds=self.lease_seconds,
+                step=step,
+                event="ATTEMPT",
+                extra=extra,
+            ):
+                raise LeaseLost
+            found = await repo.load(conn, record.id)
+        assert found is not None
+        return found
+
+    async def _run(self, step: Step, p: PaymentRecord) -> Outcome:
+        s = self.services
+        if step is Step.TAKE_STOCK:
+            return await s.take_stock(p.id, _lines(p))
+        if step is Step.TAKE_BALANCE:
+            return await s.take_balance(p.id, p.user_id, p.amount, p.order_id)
+        if step is Step.USE_COUPON:
+            return await s.use_coupon(p.user_coupon_id or 0, p.id, p.user_id, p.order_id)
+        if step is Step.MARK_ORDER_PAID:
+            return await s.mark_order_paid(p.order_id, p.id, p.paid_at or datetime.now(UTC))
+        if step is Step.GIVE_BACK_STOCK:
+            return await s.give_back_stock(p.id)
+        if step is Step.GIVE_BACK_BALANCE:
+            return await s.give_back_balance(p.id, p.user_id)
+        if step is Step.RESTORE_COUPON:
+            return await s.restore_coupon(p.user_coupon_id or 0, p.id)
+        if step is Step.MARK_ORDER_REFUNDED:
+            return await s.mark_order_refunded(p.order_id, p.id)
+        raise AssertionError(step)
+
+    async def _record(self, record: PaymentRecord, step: Step, outcome: Outcome) -> None:
+        saga: Saga = record.saga.succeeded(step) if outcome.ok else record.saga.refused(step, outcome.detail)
+        extra: dict[str, object] = {}
+        if step is Step.TAKE_BALANCE and outcome.ok and outcome.data:
+            extra["balance_after"] = outcome.data.get("balanceAfter")
+        now = datetime.now(UTC)
+        if saga.status is Status.REFUNDED:
+            extra["refunded_at"] = now
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await repo.save(
+                conn,
+                record.id,
+                saga,
+                owner=self.owner,
+                lease_seconds=self.lease_seconds,
+                step=step,
+                event="DONE" if outcome.ok else "REFUSED",
+                detail=outcome.detail or None,
+                extra=extra,
+            ):
+                raise LeaseLost
+            if saga.status.final:
+                final = await repo.load(conn, record.id)
+                assert final is not None
+                await self._finish(conn, final)
+
+    async def _finish(self, conn: asyncpg.Connection, p: PaymentRecord) -> None:
+        """In the transaction that makes the saga final: its event, and the stored answer for the
+        Idempotency-Key that started it."""
+        status = p.saga.status
+        if status is Status.COMPLETED:
+            await outbox.add(
+                conn,
+                PAYMENT_COMPLETED,
+                PaymentCompleted(
+                    payment_id=p.id,
+                    order_id=p.order_id,
+                    user_id=p.user_id,
+                    amount=p.amount,
+                    items=_paid(p),
+                    user_coupon_id=p.user_coupon_id,
+                    balance_after=p.balance_after,
+                    paid_at=p.paid_at,
+                ),
+            )
+        elif status is Status.REFUNDED:
+            await outbox.add(
+                conn,
+                PAYMENT_REFUNDED,
+                PaymentRefunded(
+                    payment_id=p.id,
+                    order_id=p.order_id,
+                    user_id=p.user_id,
+                    amount=p.amount,
+                    items=_paid(p),
+                    paid_at=p.paid_at,
+                    refunded_at=p.refunded_at,
+                ),
+            )
+        if (
+            status in (Status.COMPLETED, Status.FAILED)
+            and p.idem_key is not None
+            and p.idem_user_id is not None
+        ):
+            await idempotency.complete(conn, p.idem_user_id, p.idem_key, answer_for(p))
+        SAGA_OUTCOMES.labels(status.value, p.saga.failure_code or "").inc()
+        SAGA_SECONDS.labels(status.value).observe((datetime.now(UTC) - p.created_at).total_seconds())
+
+
+def _lines(p: PaymentRecord) -> tuple[OrderLine, ...]:
+    return tuple(OrderLine(i["product_id"], i["option_id"], i["quantity"], i["unit_price"]) for i in p.items)
+
+
+def _paid(p: PaymentRecord) -> list[PaidLine]:
+    return [PaidLine(**i) for i in p.items]

@@ -1,0 +1,154 @@
+"""Use cases: pay an order (POST /payments), refund a payment (the order service's cancel of a paid
+order), read a payment, and recover the sagas their drivers left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import asyncpg
+
+from commerce_kit import idempotency
+from commerce_kit.errors import AppError, DependencyUnavailable, Forbidden
+from payment_service.adapters import repository as repo
+from payment_service.adapters.repository import PaymentRecord
+from payment_service.adapters.services import Services
+from payment_service.domain.errors import InvalidOrderState, OrderNotFound, PaymentNotFound
+from payment_service.domain.saga import Status
+from payment_service.service_layer.answers import answer_for
+from payment_service.service_layer.driver import SagaDriver
+from payment_service.settings import PaymentSettings
+
+log = logging.getLogger(__name__)
+
+
+class StillRunning(DependencyUnavailable):
+    title = "The payment is still being processed"
+
+
+class Payments:
+    def __init__(self, pool: asyncpg.Pool, services: Services, settings: PaymentSettings) -> None:
+        self.pool, self.services, self.settings = pool, services, settings
+        self.owner = f"payment-{uuid.uuid4().hex[:12]}"
+        self.driver = SagaDriver(pool, services, owner=self.owner, lease_seconds=settings.lease_seconds)
+
+    # --- POST /payments ------------------------------------------------------------------------------
+
+    async def pay(self, user_id: int, order_id: int, key: str | None) -> idempotency.StoredAnswer:
+        """Run the saga for the order and answer 201 or the 409 of the step that refused. A saga that
+        cannot finish within the request's budget is left to the recovery worker (503; a retry with
+        the same Idempotency-Key gets IDEMPOTENCY_IN_PROGRESS until it is final, then its answer)."""
+        if key is not None:
+            async with self.pool.acquire() as conn:
+                stored = await idempotency.claim(
+                    conn, user_id, key, idempotency.fingerprint("pay", {"orderId": order_id})
+                )
+            if stored is not None:
+                return stored
+        try:
+            payment_id = await self._start(user_id, order_id, key)
+        except DependencyUnavailable:
+            if key is not None:  # nothing happened: the same key may try again
+                async with self.pool.acquire() as conn:
+                    await idempotency.release(conn, user_id, key)
+            raise
+        except AppError as refused:
+            answer = idempotency.StoredAnswer(refused.status, refused.problem())
+            if key is not None:
+                async with self.pool.acquire() as conn:
+                    await idempotency.complete(conn, user_id, key, answer)
+            return answer
+        payment = await self.driver.drive(payment_id, self.settings.request_budget_seconds)
+        if payment.saga.status.final:
+            return answer_for(payment)
+        raise StillRunning(
+            f"Payment {payment.id} is still being processed; retry with the same Idempotency-Key"
+            " or read it later",
+            paymentId=payment.id,
+        )
+
+    async def _start(self, user_id: int, order_id: int, key: str | None) -> int:
+        order = await self.services.load_order(order_id)
+        if order is None:
+            raise OrderNotFound(f"Order {order_id} does not exist")
+        if order.user_id != user_id:
+            raise Forbidden("Only the order's owner may pay it")
+        if order.status != "PENDING_PAYMENT":
+            raise InvalidOrderState(f"Order {order_id} is {order.status}, not PENDING_PAYMENT")
+        items = [
+            {
+                "product_id": i.product_id,
+                "option_id": i.option_id,
+                "quantity": i.quantity,
+                "unit_price": i.unit_price,
+            }
+            for i in order.lines
+        ]
+        async with self.pool.acquire() as conn:
+            payment_id = await repo.start(
+                conn,
+                order_id=order_id,
+                user_id=user_id,
+                amount=order.pay_amount,
+                user_coupon_id=order.user_coupon_id,
+                items=items,
+                idem=(user_id, key) if key else None,
+                lease_owner=self.owner,
+                lease_seconds=self.settings.lease_seconds,
+            )
+        if payment_id is None:
+            raise InvalidOrderState(f"Order {order_id} is already being paid or is paid")
+        return payment_id
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    async def get(self, payment_id: int) -> PaymentRecord:
+        found = await repo.load(self.pool, payment_id)
+        if found is None:
+            raise PaymentNotFound(f"Payment {payment_id} does not exist")
+        return found
+
+    # --- refunds (internal: the order service's cancel of a paid order) -------------------------------
+
+    async def refund(self, payment_id: int) -> PaymentRecord:
+        """Give back everything a completed payment took and mark its order refunded (idempotent)."""
+        payment = await self.get(payment_id)
+        status = payment.saga.status
+        if status is Status.REFUNDED:
+            return payment
+        if status not in (Status.COMPLETED, Status.REFUNDING):
+            raise InvalidOrderState(f"Payment {payment_id} is {status}: only a completed payment is refunded")
+        if not await repo.claim(self.pool, payment_id, self.owner, self.settings.lease_seconds):
+            raise StillRunning(f"The refund of payment {payment_id} is under way")
+        if status is Status.COMPLETED:
+            async with self.pool.acquire() as conn:
+                await repo.save(
+                    conn,
+                    payment_id,
+                    payment.saga.refund(),
+                    owner=self.owner,
+                    lease_seconds=self.settings.lease_seconds,
+                    step=None,
+                    event="REFUND_REQUESTED",
+                )
+        payment = await self.driver.drive(payment_id, self.settings.request_budget_seconds)
+        if payment.saga.status is not Status.REFUNDED:
+            raise StillRunning(f"The refund of payment {payment_id} is under way")
+        return payment
+
+    # --- recovery ------------------------------------------------------------------------------------
+
+    async def recover(self, batch: int = 50) -> int:
+        """Resume or compensate the sagas no one is driving (their request ended, or its process died).
+        Runs on every instance; the lease and SKIP LOCKED give each saga to one of them."""
+        ids = await repo.claim_due(self.pool, self.owner, self.settings.lease_seconds, batch)
+        if ids:
+            results = await asyncio.gather(
+                *(self.driver.drive(i, self.settings.lease_seconds / 2) for i in ids), return_exceptions=True
+            )
+            for payment_id, result in zip(ids, results, strict=True):
+                if isinstance(result, BaseException):
+                    log.error("recovery of payment %d failed: %r", payment_id, result)
+                    await repo.release(self.pool, payment_id, self.owner, retry_in=1.0)
+        return len(ids)

@@ -1,0 +1,126 @@
+"""What the payment service does on its own: one live payment per order, leases, and never guessing
+when the services it needs do not answer."""
+
+import itertools
+import time
+
+import pytest
+
+from commerce_kit.testing import tokens
+from payment_service.adapters import repository as repo
+from payment_service.domain.saga import Status, Step
+
+_orders = itertools.count(int(time.time() * 1000) % 10**11)
+
+
+async def start(pool, order_id, owner="tester", lease=15.0, coupon=None):
+    async with pool.acquire() as conn:
+        return await repo.start(
+            conn,
+            order_id=order_id,
+            user_id=7,
+            amount=1000,
+            user_coupon_id=coupon,
+            items=[{"product_id": 1, "option_id": 2, "quantity": 1, "unit_price": 1000}],
+            idem=None,
+            lease_owner=owner,
+            lease_seconds=lease,
+        )
+
+
+async def test_an_order_has_at_most_one_live_payment(pool):
+    order = next(_orders)
+    first = await start(pool, order)
+    assert first is not None
+    assert await start(pool, order) is None
+    await pool.execute("UPDATE payments SET status = 'FAILED' WHERE id = $1", first)
+    assert await start(pool, order) is not None  # a failed payment does not block a new one
+
+
+async def test_a_lease_keeps_other_drivers_out_until_it_lapses(pool):
+    payment = await start(pool, next(_orders), owner="a", lease=30)
+    assert not await repo.claim(pool, payment, "b", 30)
+    assert await repo.claim(pool, payment, "a", 30)  # the holder renews
+    await pool.execute("UPDATE payments SET lease_until = now() - interval '1 second' WHERE id = $1", payment)
+    assert await repo.claim(pool, payment, "b", 30)
+
+
+async def test_recovery_takes_only_due_unleased_unfinished_sagas(pool):
+    leased = await start(pool, next(_orders), owner="alive", lease=60)
+    lapsed = await start(pool, next(_orders), owner="dead", lease=60)
+    done = await start(pool, next(_orders), owner="dead", lease=60)
+    await pool.execute(
+        "UPDATE payments SET lease_until = now() - interval '1 second' WHERE id = ANY($1::bigint[])",
+        [lapsed, done],
+    )
+    await pool.execute("UPDATE payments SET status = 'COMPLETED' WHERE id = $1", done)
+    claimed = await repo.claim_due(pool, "recovery", 30, 1000)
+    assert lapsed in claimed and leased not in claimed and done not in claimed
+
+
+async def test_a_payment_whose_order_service_is_away_answers_503_and_stores_nothing(client, pool):
+    user, order = 11, next(_orders)
+    started = time.monotonic()
+    answer = await client.post("/api/v1/payments", json={"orderId": order}, headers=tokens.bearer(user))
+    assert answer.status_code == 503 and answer.json()["code"] == "DEPENDENCY_UNAVAILABLE"
+    assert time.monotonic() - started < 10  # bounded: short timeouts, not a hang
+    assert await pool.fetchval("SELECT count(*) FROM payments WHERE order_id = $1", order) == 0
+
+
+async def test_a_key_whose_first_try_found_the_services_away_may_try_again(client, pool):
+    headers = {**tokens.bearer(12), "Idempotency-Key": f"k-{next(_orders)}"}
+    order = next(_orders)
+    first = await client.post("/api/v1/payments", json={"orderId": order}, headers=headers)
+    again = await client.post("/api/v1/payments", json={"orderId": order}, headers=headers)
+    assert first.status_code == again.status_code == 503  # tried again, not IDEMPOTENCY_IN_PROGRESS
+    assert await pool.fetchval("SELECT count(*) FROM idempotency_keys WHERE user_id = 12") == 0
+
+
+async def test_a_step_without_an_answer_is_sent_again_later_never_guessed(app, pool):
+    payments = app.state.payments
+    payment = await start(pool, next(_orders), owner=payments.owner)
+    record = await payments.driver.drive(payment, budget=2)
+    assert record.saga.status is Status.PENDING and record.saga.attempted is Step.TAKE_STOCK
+    row = await pool.fetchrow(
+        "SELECT lease_owner, retries, next_attempt_at > now() AS later FROM payments WHERE id = $1", payment
+    )
+    assert row["lease_owner"] is None and row["retries"] == 1 and row["later"]
+    # The recovery worker sends the same step again once it is due; still no answer: still pending.
+    await pool.execute("UPDATE payments SET next_attempt_at = now() WHERE id = $1", payment)
+    assert await payments.recover() >= 1
+    again = await repo.load(pool, payment)
+    assert again.saga.status is Status.PENDING and again.saga.done == () and again.retries == 2
+    events = [r["event"] for r in await repo.transitions(pool, payment)]
+    assert events == ["STARTED", "ATTEMPT", "ATTEMPT"]
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"orderId": "1"}, {"orderId": 0}, {"orderId": 2**63}, {"orderId": 1, "x": 1}]
+)
+async def test_a_malformed_payment_request_is_refused(client, body):
+    answer = await client.post("/api/v1/payments", json=body, headers=tokens.bearer(1))
+    assert answer.status_code == 400 and answer.json()["code"] == "VALIDATION_FAILED"
+
+
+async def test_an_unknown_payment_is_not_found_and_needs_a_token(client):
+    assert (await client.get("/api/v1/payments/123456789", headers=tokens.admin())).json()[
+        "code"
+    ] == "PAYMENT_NOT_FOUND"
+    assert (await client.get("/api/v1/payments/123456789")).status_code == 401
+
+
+async def test_a_payment_is_read_by_its_owner_or_an_admin_only(client, pool):
+    payment = await start(pool, next(_orders))  # user 7
+    assert (await client.get(f"/api/v1/payments/{payment}", headers=tokens.bearer(7))).json()[
+        "status"
+    ] == "PENDING"
+    assert (await client.get(f"/api/v1/payments/{payment}", headers=tokens.admin())).status_code == 200
+    assert (await client.get(f"/api/v1/payments/{payment}", headers=tokens.bearer(8))).status_code == 403
+
+
+async def test_only_services_may_ask_for_a_refund(client, pool):
+    payment = await start(pool, next(_orders))
+    answer = await client.put(f"/internal/v1/payments/{payment}/refund", headers=tokens.bearer(7))
+    assert answer.status_code == 403
+    not_paid = await client.put(f"/internal/v1/payments/{payment}/refund", headers=tokens.service("order"))
+    assert not_paid.status_code == 409 and not_paid.json()["code"] == "INVALID_ORDER_STATE"
