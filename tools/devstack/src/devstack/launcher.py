@@ -1,0 +1,239 @@
+"""Runs the suite on this machine: `Suite` (the services and the gateway as child processes, used
+by the end-to-end tests) and `run()` (`make run`: infrastructure, demo data, a guide, and the
+children's output until Ctrl-C)."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+from devstack import gateway, infra
+from devstack.config import environment, truthy
+from devstack.services import Service, select
+from devstack.system import DevstackError, free_port, port_free, wait_until
+
+STOP_TIMEOUT = 15.0  # seconds a child gets to stop after SIGTERM (uvicorn's graceful timeout is 10)
+
+
+class Child:
+    """A child process whose output is read line by line: kept (the last lines, for errors) and
+    passed to `echo` (the launcher prints it, prefixed with the name)."""
+
+    def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str],
+                 echo: Callable[[str, str], None] | None = None) -> None:
+        self.name = name
+        self.lines: collections.deque[str] = collections.deque(maxlen=60)
+        self._echo = echo
+        # Its own process group: Ctrl-C at the terminal reaches only the launcher, which then stops
+        # the children in order instead of racing them.
+        self.proc = subprocess.Popen(
+            list(command), env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1, process_group=0,
+        )
+        self._reader = threading.Thread(target=self._read, name=f"{name}-output", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            self.lines.append(line)
+            if self._echo is not None:
+                self._echo(self.name, line)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def tail(self) -> str:
+        self._reader.join(timeout=1)  # the last lines of a process that just exited
+        return "\n".join(self.lines)
+
+    def terminate(self) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+
+    def wait_or_kill(self, deadline: float) -> None:
+        try:
+            self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"devstack: {self.name} did not stop within {STOP_TIMEOUT:.0f}s: killing it", flush=True)
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._reader.join(timeout=2)
+
+
+class Suite:
+    """The services (all of services.SUITE unless `services` names some) and the gateway, on the
+    ports and servers `env` configures (GATEWAY_PORT, SERVICE_PORT_BASE, DATABASE_URL, ...), so a
+    second copy can run beside the first. The infrastructure must be up already."""
+
+    def __init__(self, env: Mapping[str, str], services: Sequence[str] | None = None, *,
+                 demo_data: bool = False, echo: Callable[[str, str], None] | None = None) -> None:
+        self.env = environment(env)
+        self.env.setdefault("PYTHONUNBUFFERED", "1")
+        try:
+            self.services = select(services)
+        except ValueError as exc:
+            raise DevstackError(str(exc)) from None
+        self.demo_data = demo_data
+        self.echo = echo
+        self.children: list[Child] = []
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['GATEWAY_PORT']}"
+
+    def service_url(self, name: str) -> str:
+        service = next(s for s in self.services if s.name == name)
+        return f"http://{self.env['SERVICE_HOST']}:{service.port(self.env)}"
+
+    def start(self) -> None:
+        """Migrate, start every service and wait until each is ready, then the gateway and its
+        /health. On failure, whatever was started is stopped again."""
+        ports = {"gateway": int(self.env["GATEWAY_PORT"])} | {s.name: s.port(self.env) for s in self.services}
+        busy = [f"{name} :{port}" for name, port in ports.items() if not port_free(port)]
+        if busy:
+            raise DevstackError(f"ports in use: {', '.join(busy)} (set GATEWAY_PORT / SERVICE_PORT_BASE)")
+        try:
+            for s in self.services:
+                self.service_command(s, "migrate")
+                if self.demo_data:
+                    self.service_command(s, "demo-data")
+            for s in self.services:
+                command = [sys.executable, "-m", s.package, "serve", "--port", str(s.port(self.env)),
+                           "--host", self.env["SERVICE_HOST"]]
+                self.children.append(Child(s.name, command, self.env, self.echo))
+            for s, child in zip(self.services, self.children, strict=True):
+                self._wait_http(child, f"{self.service_url(s.name)}/health/ready", timeout=90)
+            command, log = gateway.prepare(self.env, self.services)
+            nginx = Child("gateway", command, self.env, self.echo)
+            self.children.append(nginx)
+            self._wait_http(nginx, f"{self.gateway_url}/health", timeout=30, log=log)
+        except BaseException:
+            self.stop()
+            raise
+
+    def service_command(self, service: Service, command: str) -> None:
+        done = subprocess.run([sys.executable, "-m", service.package, command], env=self.env,
+                              capture_output=True, text=True, timeout=300)
+        for line in (done.stdout + done.stderr).splitlines():
+            if self.echo is not None:
+                self.echo(service.name, line)
+        if done.returncode != 0:
+            raise DevstackError(f"{service.name} {command} failed (exit {done.returncode}):\n"
+                                f"{done.stdout}{done.stderr}")
+
+    @staticmethod
+    def _wait_http(child: Child, url: str, *, timeout: float, log: Path | None = None) -> None:
+        def answers() -> bool:
+            try:
+                return httpx.get(url, timeout=3).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_until(answers, what=f"{child.name}: 200 from {url}", timeout=timeout, alive=child.alive,
+                       log=log)
+        except DevstackError as exc:
+            raise DevstackError(f"{exc}\n--- {child.name}'s output:\n{child.tail()}") from None
+
+    def dead(self) -> Child | None:
+        """The first child that has exited, if any."""
+        return next((c for c in self.children if not c.alive()), None)
+
+    def stop(self) -> None:
+        """The gateway first (no new requests), then the services: SIGTERM, then SIGKILL after
+        STOP_TIMEOUT seconds."""
+        gateway_first = sorted(self.children, key=lambda c: c.name != "gateway")
+        for group in (gateway_first[:1], gateway_first[1:]):
+            for child in group:
+                child.terminate()
+            deadline = time.monotonic() + STOP_TIMEOUT
+            for child in group:
+                child.wait_or_kill(deadline)
+        self.children.clear()
+
+
+def print_line(name: str, line: str) -> None:
+    print(f"{name:>8} | {line}", flush=True)
+
+
+def guide(suite: Suite) -> str:
+    url = suite.gateway_url
+    docs = "  ".join(f"{url}/docs/{s.name}" for s in suite.services)
+    listing = "  ".join(f"{s.name} {suite.service_url(s.name)}" for s in suite.services)
+    return f"""
+================================================================================================
+ The suite is up.   Gateway {url}   (GET /health, GET /gateway/ping)
+ API docs   {docs}
+ Services   {listing}
+
+ Tokens (JWT_SECRET of this run):   make token USER=2        make token ADMIN=1
+ Try it (demo users: 1 Admin, 2 Alice, 3 Bob, 4 Carol):
+   ADMIN=$(make -s token ADMIN=1); ALICE=$(make -s token USER=2)
+   curl -s -X POST {url}/api/v1/admin/users -H "Authorization: Bearer $ADMIN" \\
+        -H 'Content-Type: application/json' -d '{{"name":"Dave"}}'
+   curl -s -X POST {url}/api/v1/users/2/balance/charge -H "Authorization: Bearer $ALICE" \\
+        -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' -d '{{"amount":10000}}'
+   curl -s {url}/api/v1/users/2/balance -H "Authorization: Bearer $ALICE"
+   curl -s {url}/api/v1/users/2/transactions -H "Authorization: Bearer $ALICE"
+
+ Ctrl-C stops everything this command started.
+================================================================================================
+""".strip("\n")
+
+
+class _Stop(Exception):
+    pass
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Stop
+
+
+def run(overrides: Mapping[str, str] | None = None) -> int:
+    """`make run`: infrastructure, migrations, demo data (DEMO_DATA, default true), services,
+    gateway; then the children's output until Ctrl-C / SIGTERM or until a child dies."""
+    env = environment({"DEMO_DATA": os.environ.get("DEMO_DATA", "true"), **(overrides or {})})
+    # Explicitly: a shell that starts us in the background would otherwise leave SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    suite: Suite | None = None
+    code = 0
+    try:
+        infra.ensure_infra(env)
+        suite = Suite(env, demo_data=truthy(env["DEMO_DATA"]), echo=print_line)
+        suite.start()
+        print(guide(suite), flush=True)
+        while (dead := suite.dead()) is None:
+            time.sleep(0.5)  # supervision: signals interrupt the sleep
+        print(f"devstack: {dead.name} exited (code {dead.proc.returncode}): stopping everything", flush=True)
+        code = 1
+    except (KeyboardInterrupt, _Stop):
+        print("\ndevstack: stopping", flush=True)
+    except DevstackError as exc:
+        print(f"devstack: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        # Stopping is bounded; a second Ctrl-C must not leave half of it running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if suite is not None:
+            suite.stop()
+        infra.stop_infra()
+    print("devstack: stopped", flush=True)
+    return code
+
+
+__all__ = ["Child", "Suite", "free_port", "run"]
