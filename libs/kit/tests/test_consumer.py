@@ -10,7 +10,16 @@ from aiokafka import AIOKafkaConsumer
 
 from commerce_contracts.events.payments import PaidLine, PaymentCompleted
 from commerce_contracts.registry import PAYMENT_COMPLETED
-from commerce_kit.messaging import Consumer, Permanent, Retry, create_broker, publish, subscribe
+from commerce_kit.messaging import (
+    BatchConsumer,
+    Consumer,
+    Permanent,
+    Retry,
+    create_broker,
+    publish,
+    subscribe,
+    subscribe_batch,
+)
 from commerce_kit.testing import eventually
 
 FAST = Retry(attempts=3, first_delay=0.01, max_delay=0.02)
@@ -188,3 +197,66 @@ async def test_a_message_in_flight_when_the_consumer_dies_is_delivered_again(kit
     broker = await run(settings, Consumer(PAYMENT_COMPLETED, "g-crash", handle, FAST))
     await eventually(lambda: asyncio.sleep(0, redelivered == [41]), timeout=30, what="the redelivery")
     await broker.stop()
+
+
+async def run_batch(settings, consumer: BatchConsumer):
+    broker = create_broker(settings, client_id="kit-test")
+    subscribe_batch(broker, settings, consumer)
+    await broker.start()
+    return broker
+
+
+async def test_a_batch_consumer_gets_many_events_at_once_in_partition_order(kit_settings, fresh_topics):
+    settings = settings_with(kit_settings, fresh_topics)
+    batches: list[list[int]] = []
+
+    async def handle(events):
+        batches.append([e.payment_id for e in events])
+
+    producer = create_broker(settings, client_id="kit-test-producer")
+    await producer.start()
+    for n in range(1, 201):
+        await publish(producer, settings, PAYMENT_COMPLETED, payment(n))
+    await producer.stop()
+    broker = await run_batch(
+        settings, BatchConsumer(PAYMENT_COMPLETED, "g-batch", handle, FAST, max_records=100)
+    )
+    await eventually(lambda: asyncio.sleep(0, sum(map(len, batches)) == 200), timeout=20, what="200 events")
+    await broker.stop()
+    assert [n for batch in batches for n in batch] == list(range(1, 201))
+    assert max(map(len, batches)) > 1  # really batched
+
+
+async def test_a_failing_batch_is_retried_one_by_one_and_only_the_culprit_is_parked(
+    kit_settings, fresh_topics
+):
+    settings = settings_with(kit_settings, fresh_topics)
+    settled: list[int] = []
+    parked: list[int | None] = []
+
+    async def handle(events):
+        if any(e.payment_id == 55 for e in events):
+            raise ValueError("a bad one in the batch")
+        settled.extend(e.payment_id for e in events)
+
+    async def on_dead_letter(event, reason):
+        parked.append(event.payment_id if event else None)
+
+    producer = create_broker(settings, client_id="kit-test-producer")
+    await producer.start()
+    for n in range(50, 60):
+        await publish(producer, settings, PAYMENT_COMPLETED, payment(n))
+    await producer.publish(b"garbage", settings.topic(PAYMENT_COMPLETED.name), key=b"1")
+    await producer.stop()
+    broker = await run_batch(
+        settings,
+        BatchConsumer(PAYMENT_COMPLETED, "g-batch-poison", handle, FAST, on_dead_letter, max_records=100),
+    )
+    await eventually(
+        lambda: asyncio.sleep(0, len(settled) == 9 and len(parked) == 2), timeout=30, what="settled"
+    )
+    await broker.stop()
+    assert sorted(settled) == [50, 51, 52, 53, 54, 56, 57, 58, 59]
+    assert sorted(parked, key=str) == [55, None]
+    letters = await dead_letters(settings, PAYMENT_COMPLETED.dead_letter, 2)
+    assert {dict(r.headers)["x-dead-letter-reason"][:6] for r in letters} == {b"undeco", b"failed"}

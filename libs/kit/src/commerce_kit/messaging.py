@@ -121,81 +121,172 @@ async def publish(broker: KafkaBroker, settings: ServiceSettings, topic: Topic, 
     )
 
 
+@dataclass
+class BatchConsumer:
+    """A reliable subscription whose handler receives many events at once, in partition order (the
+    coupon pipeline settles hundreds of requests per round trip). When a batch keeps failing, its
+    events are retried one at a time, so that only the culprit is dead-lettered."""
+
+    topic: Topic
+    group_id: str
+    handler: Callable[[list[Any]], Awaitable[None]]
+    retry: Retry = field(default_factory=Retry)
+    on_dead_letter: DeadLetterHook | None = None
+    max_records: int = 500
+    batch_timeout_ms: int = 50
+
+
+@dataclass(frozen=True)
+class Failure:
+    reason: str
+    attempts: int
+
+
 @dataclass(frozen=True)
 class Subscription:
     group_id: str
     subscriber: Any  # FastStream's; its `.consumer` is the aiokafka consumer once started
 
 
-def subscribe(broker: KafkaBroker, settings: ServiceSettings, consumer: Consumer) -> Subscription:
-    """Register `consumer` on `broker` (before the broker starts)."""
-    topic_name = settings.topic(consumer.topic.name)
-    dead_letter_topic = settings.topic(consumer.topic.dead_letter)
-    group = consumer.group_id
-    tracer = telemetry.tracer("commerce.kafka")
+class _Parking:
+    """What both kinds of subscription share: decoding, bounded retries, and the dead-letter topic."""
 
-    async def park(message: KafkaMessage, event: Event | None, reason: str, attempts: int) -> None:
-        raw = message.raw_message
-        headers = {
-            "x-dead-letter-reason": reason[:1000],
-            "x-original-topic": raw.topic,
-            "x-original-partition": str(raw.partition),
-            "x-original-offset": str(raw.offset),
-            "x-consumer-group": group,
-            "x-attempts": str(attempts),
-        }
-        await broker.publish(raw.value, dead_letter_topic, key=raw.key, headers=headers)
-        metrics.CONSUMED.labels(group, consumer.topic.name, "dead_lettered").inc()
-        log.error(
-            "message parked in %s: %s",
-            dead_letter_topic,
-            reason,
-            extra={"fields": {"offset": raw.offset, "partition": raw.partition, "group": group}},
-        )
-        if consumer.on_dead_letter is not None:
-            await consumer.on_dead_letter(event, reason)
+    def __init__(
+        self, broker: KafkaBroker, settings: ServiceSettings, consumer: Consumer | BatchConsumer
+    ) -> None:
+        self.broker, self.consumer = broker, consumer
+        self.group, self.topic = consumer.group_id, consumer.topic
+        self.topic_name = settings.topic(consumer.topic.name)
+        self.dead_letter_topic = settings.topic(consumer.topic.dead_letter)
+        self.tracer = telemetry.tracer("commerce.kafka")
 
-    async def handle(message: KafkaMessage) -> None:
-        raw = message.raw_message
-        try:
-            event = decode_event(raw.value, consumer.topic.events)
-        except UndecodableEvent as exc:
-            await _settle(message, park(message, None, f"undecodable: {exc}", 0))
-            return
-        parent = telemetry.extract_context(raw.headers)
-        for attempt in range(1, consumer.retry.attempts + 1):
+    def decode(self, record: Any) -> Event:
+        return decode_event(record.value, self.topic.events)
+
+    async def attempt(self, call: Callable[[], Awaitable[None]], headers: Any, label: str) -> Failure | None:
+        """Run `call` with the retry policy. None when it succeeded, else why it finally failed."""
+        parent = telemetry.extract_context(headers)
+        retry = self.consumer.retry
+        for attempt in range(1, retry.attempts + 1):
             try:
-                with tracer.start_as_current_span(f"{topic_name} process", context=parent) as span:
-                    span.set_attribute("messaging.consumer.group.name", group)
-                    span.set_attribute("messaging.message.id", str(event.event_id))
-                    await consumer.handler(event)
-                metrics.CONSUMED.labels(group, consumer.topic.name, "handled").inc()
-                await message.ack()
-                return
+                with self.tracer.start_as_current_span(f"{self.topic_name} process", context=parent) as span:
+                    span.set_attribute("messaging.consumer.group.name", self.group)
+                    span.set_attribute("messaging.message.id", label)
+                    await call()
+                return None
             except Permanent as exc:
-                await _settle(message, park(message, event, f"permanent: {exc}", attempt))
-                return
+                return Failure(f"permanent: {exc}", attempt)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if attempt == consumer.retry.attempts:
-                    reason = f"failed {attempt} times, last: {type(exc).__name__}: {exc}"
-                    await _settle(message, park(message, event, reason, attempt))
-                    return
-                metrics.CONSUMED.labels(group, consumer.topic.name, "retried").inc()
+                if attempt == retry.attempts:
+                    return Failure(f"failed {attempt} times, last: {type(exc).__name__}: {exc}", attempt)
+                metrics.CONSUMED.labels(self.group, self.topic.name, "retried").inc()
                 log.warning("handler failed (attempt %d), retrying: %r", attempt, exc)
-                await asyncio.sleep(consumer.retry.delay(attempt))
+                await asyncio.sleep(retry.delay(attempt))
+        raise AssertionError("unreachable")
+
+    async def park(self, record: Any, event: Event | None, failure: Failure) -> None:
+        reason = failure.reason
+        headers = {
+            "x-dead-letter-reason": reason[:1000],
+            "x-original-topic": record.topic,
+            "x-original-partition": str(record.partition),
+            "x-original-offset": str(record.offset),
+            "x-consumer-group": self.group,
+            "x-attempts": str(failure.attempts),
+        }
+        await self.broker.publish(record.value, self.dead_letter_topic, key=record.key, headers=headers)
+        metrics.CONSUMED.labels(self.group, self.topic.name, "dead_lettered").inc()
+        log.error(
+            "message parked in %s: %s",
+            self.dead_letter_topic,
+            reason,
+            extra={"fields": {"offset": record.offset, "partition": record.partition, "group": self.group}},
+        )
+        if self.consumer.on_dead_letter is not None:
+            await self.consumer.on_dead_letter(event, reason)
+
+    def handled(self, count: int = 1) -> None:
+        metrics.CONSUMED.labels(self.group, self.topic.name, "handled").inc(count)
+
+
+def subscribe(broker: KafkaBroker, settings: ServiceSettings, consumer: Consumer) -> Subscription:
+    """Register `consumer` on `broker` (before the broker starts)."""
+    parking = _Parking(broker, settings, consumer)
+
+    async def handle(message: KafkaMessage) -> None:
+        record = message.raw_message
+        try:
+            event = parking.decode(record)
+        except UndecodableEvent as exc:
+            await _settle(message, parking.park(record, None, Failure(f"undecodable: {exc}", 0)))
+            return
+        failure = await parking.attempt(lambda: consumer.handler(event), record.headers, str(event.event_id))
+        if failure is not None:
+            await _settle(message, parking.park(record, event, failure))
+            return
+        parking.handled()
+        await message.ack()
 
     subscriber = broker.subscriber(
-        topic_name,
-        group_id=group,
+        parking.topic_name,
+        group_id=consumer.group_id,
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",
         max_poll_interval_ms=300_000,
-        title=f"{group}:{topic_name}",
+        title=f"{consumer.group_id}:{parking.topic_name}",
     )
     subscriber(handle)
-    return Subscription(group, subscriber)
+    return Subscription(consumer.group_id, subscriber)
+
+
+def subscribe_batch(broker: KafkaBroker, settings: ServiceSettings, consumer: BatchConsumer) -> Subscription:
+    """Register a batch consumer on `broker` (before the broker starts)."""
+    parking = _Parking(broker, settings, consumer)
+
+    async def handle(message: KafkaMessage) -> None:
+        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        decoded: list[tuple[Any, Event]] = []
+        parked: list[Awaitable[None]] = []
+        for record in records:
+            try:
+                decoded.append((record, parking.decode(record)))
+            except UndecodableEvent as exc:
+                parked.append(parking.park(record, None, Failure(f"undecodable: {exc}", 0)))
+        events = [event for _, event in decoded]
+        headers = records[0].headers if records else None
+        if events and await parking.attempt(
+            lambda: consumer.handler(events), headers, f"batch of {len(events)}"
+        ):
+            # The batch keeps failing: one at a time, so that only the culprits are parked.
+            for record, event in decoded:
+                failure = await parking.attempt(
+                    lambda e=event: consumer.handler([e]), record.headers, str(event.event_id)
+                )
+                if failure is not None:
+                    parked.append(parking.park(record, event, failure))
+        await _settle(message, _all(parked))
+        parking.handled(len(events))
+
+    subscriber = broker.subscriber(
+        parking.topic_name,
+        group_id=consumer.group_id,
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+        max_poll_interval_ms=300_000,
+        batch=True,
+        max_records=consumer.max_records,
+        batch_timeout_ms=consumer.batch_timeout_ms,
+        title=f"{consumer.group_id}:{parking.topic_name}",
+    )
+    subscriber(handle)
+    return Subscription(consumer.group_id, subscriber)
+
+
+async def _all(parkings: list[Awaitable[None]]) -> None:
+    for parking in parkings:  # in order: the dead-letter topic keeps the partition's order
+        await parking
 
 
 async def _settle(message: KafkaMessage, parking: Awaitable[None]) -> None:
@@ -230,6 +321,7 @@ async def report_lag(subscriptions: Sequence[Subscription]) -> None:
 
 
 __all__ = [
+    "BatchConsumer",
     "Consumer",
     "Permanent",
     "Retry",
@@ -238,5 +330,6 @@ __all__ = [
     "ensure_topics",
     "publish",
     "subscribe",
+    "subscribe_batch",
     "suite_topics",
 ]

@@ -1,0 +1,47 @@
+"""Wiring: settings, resources and routes, owned by the lifespan (nothing connects at import)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from commerce_kit import telemetry
+from commerce_kit.auth import TokenVerifier
+from commerce_kit.runtime import Runtime
+from commerce_kit.web import create_app as create_service_app
+from coupon_service.entrypoints import http, internal
+from coupon_service.service_layer.issuing import Issuing
+from coupon_service.service_layer.policies import Policies
+from coupon_service.service_layer.user_coupons import UserCoupons
+from coupon_service.settings import CouponSettings
+
+
+def create_app(settings: CouponSettings | None = None) -> FastAPI:
+    settings = settings or CouponSettings()
+    telemetry.configure_tracing(settings.service, settings.otel_endpoint)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with Runtime(settings) as rt:  # PostgreSQL only until the issue pipeline arrives
+            app.state.pool = rt.pool
+            app.state.policies = Policies(rt.pool)
+            app.state.user_coupons = UserCoupons(rt.pool)
+            app.state.issuing = Issuing(rt.pool)
+            await rt.start()
+            app.state.runtime = rt
+            yield
+
+    app = create_service_app(
+        title="Coupon service",
+        description="Coupon policies and the users' coupons.",
+        version="1.0.0",
+        service=settings.service,
+        verifier_factory=lambda: TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer),
+        lifespan=lifespan,
+        routers=[http.router, internal.router],
+        readiness=lambda app: app.state.runtime.readiness(),
+    )
+    telemetry.instrument_app(app)
+    return app
