@@ -205,7 +205,10 @@ class _Parking:
             extra={"fields": {"offset": record.offset, "partition": record.partition, "group": self.group}},
         )
         if self.consumer.on_dead_letter is not None:
-            await self.consumer.on_dead_letter(event, reason)
+            try:
+                await self.consumer.on_dead_letter(event, reason)
+            except Exception:  # the message is safe in the dead-letter topic; do not block the partition
+                log.exception("the dead-letter hook of %s failed", self.group)
 
     def handled(self, count: int = 1) -> None:
         metrics.CONSUMED.labels(self.group, self.topic.name, "handled").inc(count)

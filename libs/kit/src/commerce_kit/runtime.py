@@ -25,7 +25,7 @@ from faststream.kafka import KafkaBroker
 
 from commerce_kit import db, messaging
 from commerce_kit.background import Background
-from commerce_kit.messaging import Consumer, Subscription
+from commerce_kit.messaging import BatchConsumer, Consumer, Subscription
 from commerce_kit.outbox import OutboxRelay
 from commerce_kit.settings import ServiceSettings
 from commerce_kit.web import ReadinessCheck
@@ -61,6 +61,12 @@ class Runtime:
     def consume(self, consumer: Consumer) -> Subscription:
         assert self.broker is not None and not self._started, "consumers are added before start()"
         subscription = messaging.subscribe(self.broker, self.settings, consumer)
+        self.subscriptions.append(subscription)
+        return subscription
+
+    def consume_batch(self, consumer: BatchConsumer) -> Subscription:
+        assert self.broker is not None and not self._started, "consumers are added before start()"
+        subscription = messaging.subscribe_batch(self.broker, self.settings, consumer)
         self.subscriptions.append(subscription)
         return subscription
 

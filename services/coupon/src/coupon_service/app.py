@@ -11,9 +11,14 @@ from commerce_kit import telemetry
 from commerce_kit.auth import TokenVerifier
 from commerce_kit.runtime import Runtime
 from commerce_kit.web import create_app as create_service_app
-from coupon_service.entrypoints import http, internal
+from coupon_service.adapters.gate import Gate
+from coupon_service.domain.reservation import ReservationIds
+from coupon_service.entrypoints import http, internal, issue
+from coupon_service.entrypoints.consumers import coupon_issue_consumer
 from coupon_service.service_layer.issuing import Issuing
 from coupon_service.service_layer.policies import Policies
+from coupon_service.service_layer.reservations import PolicyCache, Reservations
+from coupon_service.service_layer.settlement import Settlement
 from coupon_service.service_layer.user_coupons import UserCoupons
 from coupon_service.settings import CouponSettings
 
@@ -24,23 +29,38 @@ def create_app(settings: CouponSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with Runtime(settings) as rt:  # PostgreSQL only until the issue pipeline arrives
+        async with Runtime(settings, redis=True, kafka=True) as rt:
             app.state.pool = rt.pool
             app.state.policies = Policies(rt.pool)
             app.state.user_coupons = UserCoupons(rt.pool)
             app.state.issuing = Issuing(rt.pool)
+            assert rt.redis is not None and rt.broker is not None
+            gate = Gate(rt.redis)
+            settlement = Settlement(rt.pool, gate)
+            app.state.settlement = settlement
+            app.state.reservations = Reservations(
+                rt.pool,
+                gate,
+                rt.broker,
+                settings,
+                ReservationIds(settings.reservation_key),
+                PolicyCache(rt.pool, settings.policy_cache_seconds),
+            )
+            if settings.issue_consumer:
+                rt.consume_batch(coupon_issue_consumer(settlement, settings.issue_batch))
+                rt.background.every("reconcile-gate", settings.reconcile_seconds, settlement.reconcile)
             await rt.start()
             app.state.runtime = rt
             yield
 
     app = create_service_app(
         title="Coupon service",
-        description="Coupon policies and the users' coupons.",
+        description="Coupon policies, first-come-first-served issue, and the users' coupons.",
         version="1.0.0",
         service=settings.service,
         verifier_factory=lambda: TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer),
         lifespan=lifespan,
-        routers=[http.router, internal.router],
+        routers=[issue.router, http.router, internal.router],
         readiness=lambda app: app.state.runtime.readiness(),
     )
     telemetry.instrument_app(app)

@@ -1,10 +1,37 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
+
+from pydantic import Field
+
 from commerce_kit.settings import ServiceSettings
 
 
 class CouponSettings(ServiceSettings):
-    """The shared settings only, for now: PostgreSQL is all the policies need. Redis and Kafka (and
-    their COUPON_ settings) come with the first-come-first-served issue."""
-
     service = "coupon"
+
+    issue_batch: int = Field(
+        500,
+        alias="COUPON_ISSUE_BATCH",
+        ge=1,
+        le=5000,
+        description="Requests the consumer settles per round trip",
+    )
+    policy_cache_seconds: float = Field(
+        2.0,
+        alias="COUPON_POLICY_CACHE_SECONDS",
+        ge=0,
+        description="How long the issue route trusts a cached policy (window, existence)",
+    )
+    issue_consumer: bool = Field(
+        True,
+        alias="COUPON_ISSUE_CONSUMER",
+        description="Run CouponIssueConsumer in this process (false: an API-only instance)",
+    )
+    reconcile_seconds: float = Field(10.0, alias="COUPON_RECONCILE_SECONDS", gt=0)
+
+    @property
+    def reservation_key(self) -> bytes:
+        """Signs reservation ids; derived from the JWT secret so no new secret has to be managed."""
+        return hmac.new(self.jwt_secret.encode(), b"coupon-reservation-ids", hashlib.sha256).digest()

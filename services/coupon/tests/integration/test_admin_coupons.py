@@ -83,4 +83,4 @@ async def test_health_metrics_and_docs_need_no_token(client):
     for path in ("/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs"):
         assert (await client.get(path)).status_code == 200, path
     ready = await client.get("/health/ready")
-    assert ready.json()["checks"] == {"postgres": "UP"}
+    assert ready.json()["checks"] == {"postgres": "UP", "redis": "UP", "kafka": "UP"}

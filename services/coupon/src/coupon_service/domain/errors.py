@@ -13,3 +13,15 @@ class CouponNotFound(NotFound):
 
 class CouponUnavailable(Conflict):
     code, title = "COUPON_UNAVAILABLE", "The coupon cannot be used"
+
+
+class CouponSoldOut(Conflict):
+    code, title = "COUPON_SOLD_OUT", "The coupon is sold out"
+
+
+class CouponNotIssuable(Conflict):
+    code, title = "COUPON_NOT_ISSUABLE", "The coupon cannot be requested now"
+
+
+class ReservationNotFound(NotFound):
+    code, title = "RESERVATION_NOT_FOUND", "No such reservation"

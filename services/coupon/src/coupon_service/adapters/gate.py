@@ -1,0 +1,158 @@
+"""The fast gate in Redis (SPEC.md section 3), per coupon, in one hash slot (`{id}`):
+
+- `coupon:{id}:stock`        units the gate still lets through;
+- `coupon:{id}:taken`        reservations that took a unit the database has not settled yet, so that
+                             taking and giving back are idempotent per reservation (a redelivered
+                             request does not take twice, a give-back returns a unit once);
+- `coupon:{id}:reservations` user id -> "<reservation id>|<1 once published>", the API's dedupe.
+
+Redis may lose all of this at any moment (it keeps nothing on disk). Nothing here is the only copy:
+the stock counter is rebuilt from PostgreSQL when missing, a lost `taken` entry only means a
+redelivered request takes a unit again (the database stays the final gate), and a lost reservation
+entry only means a repeated request gets a second reservation that the database refuses
+(ALREADY_ISSUED). Every operation is one Lua script: atomic, one round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+RESERVE = """
+local stock = redis.call('GET', KEYS[1])
+local mine = redis.call('HGET', KEYS[2], ARGV[1])
+if mine then return {0, mine} end
+if stock and tonumber(stock) <= 0 then return {-1} end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return {1}
+"""
+
+TAKE = """
+local stock = redis.call('GET', KEYS[1])
+if not stock then return {-2} end
+stock = tonumber(stock)
+local out = {}
+for i, rid in ipairs(ARGV) do
+  if redis.call('SISMEMBER', KEYS[2], rid) == 1 then
+    out[i] = 1
+  elseif stock > 0 then
+    stock = stock - 1
+    redis.call('SADD', KEYS[2], rid)
+    out[i] = 1
+  else
+    out[i] = -1
+  end
+end
+redis.call('SET', KEYS[1], stock)
+return out
+"""
+
+GIVE_BACK = """
+local n = 0
+for _, rid in ipairs(ARGV) do
+  if redis.call('SREM', KEYS[2], rid) == 1 then n = n + 1 end
+end
+if n > 0 and redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], n) end
+return n
+"""
+
+RECONCILE = """
+if redis.call('SCARD', KEYS[2]) > 0 then return -1 end
+local now = redis.call('GET', KEYS[1])
+if now == ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+
+SOLD_OUT, MISSING = -1, -2
+RESERVATIONS_TTL = 60 * 60 * 24 * 30
+
+
+@dataclass(frozen=True)
+class Reserved:
+    new: bool
+    sold_out: bool = False
+    existing_id: str | None = None
+    published: bool = False
+
+
+def _keys(coupon_id: int) -> tuple[str, str, str]:
+    tag = f"coupon:{{{coupon_id}}}"
+    return f"{tag}:stock", f"{tag}:taken", f"{tag}:reservations"
+
+
+class Gate:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._reserve = redis.register_script(RESERVE)
+        self._take = redis.register_script(TAKE)
+        self._give_back = redis.register_script(GIVE_BACK)
+        self._reconcile = redis.register_script(RECONCILE)
+
+    # --- the API -----------------------------------------------------------------------------------
+
+    async def reserve(self, coupon_id: int, user_id: int, reservation_id: str) -> Reserved:
+        """This user's reservation: a new one, the one they already have, or none (sold out)."""
+        stock, _, reservations = _keys(coupon_id)
+        answer = await self._reserve(
+            keys=[stock, reservations], args=[user_id, reservation_id, RESERVATIONS_TTL]
+        )
+        if answer[0] == 1:
+            return Reserved(new=True)
+        if answer[0] == SOLD_OUT:
+            return Reserved(new=False, sold_out=True)
+        rid, _, flag = answer[1].decode().partition("|")
+        return Reserved(new=False, existing_id=rid, published=flag == "1")
+
+    async def published(self, coupon_id: int, user_id: int, reservation_id: str) -> None:
+        await self.redis.hset(_keys(coupon_id)[2], str(user_id), f"{reservation_id}|1")
+
+    async def forget(self, coupon_id: int, user_id: int) -> None:
+        """A reservation that could not be published: the user may try again."""
+        await self.redis.hdel(_keys(coupon_id)[2], str(user_id))
+
+    async def sold_out(self, coupon_id: int) -> bool:
+        stock = await self.redis.get(_keys(coupon_id)[0])
+        return stock is not None and int(stock) <= 0
+
+    # --- the consumer ------------------------------------------------------------------------------
+
+    async def take(self, coupon_id: int, reservation_ids: list[str]) -> list[bool] | None:
+        """One unit per reservation, in order (True = taken). None when the counter is missing."""
+        stock, taken, _ = _keys(coupon_id)
+        answer = await self._take(keys=[stock, taken], args=reservation_ids)
+        if answer and answer[0] == MISSING:
+            return None
+        return [a == 1 for a in answer]
+
+    async def rebuild(self, coupon_id: int, remaining: int) -> None:
+        """The counter is gone (Redis restarted or was flushed): start again from the database."""
+        await self.redis.set(_keys(coupon_id)[0], remaining, nx=True)
+
+    async def give_back(self, coupon_id: int, reservation_ids: list[str]) -> int:
+        """Returns the units these reservations took; each at most once, however often called."""
+        if not reservation_ids:
+            return 0
+        stock, taken, _ = _keys(coupon_id)
+        return int(await self._give_back(keys=[stock, taken], args=reservation_ids))
+
+    async def settled(self, coupon_id: int, reservation_ids: list[str]) -> None:
+        """These reservations' units are now copies in the database: nothing to give back."""
+        if reservation_ids:
+            await self.redis.srem(_keys(coupon_id)[1], *reservation_ids)
+
+    async def reconcile(self, coupon_id: int, remaining: int) -> int | None:
+        """When no unit is outstanding, the counter must equal the database's remaining copies; make
+        it so. Returns 1 when it was corrected, 0 when it was right, None when units are outstanding
+        (or the counter does not exist)."""
+        stock, taken, _ = _keys(coupon_id)
+        if not await self.redis.exists(stock):
+            return None
+        answer = int(await self._reconcile(keys=[stock, taken], args=[remaining]))
+        return None if answer < 0 else answer
+
+    async def counter(self, coupon_id: int) -> int | None:
+        value = await self.redis.get(_keys(coupon_id)[0])
+        return None if value is None else int(value)

@@ -1,0 +1,136 @@
+"""SQL of the first-come-first-served pipeline: settled reservations and the batch issue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from coupon_service.adapters.repository import policy_of
+from coupon_service.domain.policy import CouponPolicy
+from coupon_service.domain.reservation import Reason, Status
+from coupon_service.domain.user_coupon import UserCoupon
+
+
+@dataclass(frozen=True)
+class Settled:
+    reservation_id: str
+    coupon_id: int
+    user_id: int
+    status: Status
+    reason: Reason | None
+    user_coupon_id: int | None
+
+
+async def settled(conn: asyncpg.Connection | asyncpg.Pool, reservation_ids: list[str]) -> dict[str, Settled]:
+    rows = await conn.fetch(
+        "SELECT reservation_id, coupon_id, user_id, status, reason, user_coupon_id FROM issue_requests"
+        " WHERE reservation_id = ANY($1::text[])",
+        reservation_ids,
+    )
+    return {
+        r["reservation_id"]: Settled(
+            r["reservation_id"],
+            r["coupon_id"],
+            r["user_id"],
+            Status(r["status"]),
+            Reason(r["reason"]) if r["reason"] else None,
+            r["user_coupon_id"],
+        )
+        for r in rows
+    }
+
+
+async def lock_coupon(conn: asyncpg.Connection, coupon_id: int) -> tuple[CouponPolicy, int] | None:
+    """The policy and its remaining copies, the row locked until the transaction ends."""
+    row = await conn.fetchrow(
+        "SELECT name, discount_type, discount_value, max_discount_amount, target_product_id, total_quantity,"
+        " valid_days, issue_start_at, issue_end_at, remaining FROM coupons WHERE id = $1 FOR UPDATE",
+        coupon_id,
+    )
+    return None if row is None else (policy_of(row), row["remaining"])
+
+
+async def remaining(conn: asyncpg.Connection | asyncpg.Pool, coupon_id: int) -> int | None:
+    return await conn.fetchval("SELECT remaining FROM coupons WHERE id = $1", coupon_id)
+
+
+async def holders(conn: asyncpg.Connection, coupon_id: int, user_ids: list[int]) -> dict[int, int]:
+    """user id -> the copy they hold, for those of `user_ids` who hold one."""
+    rows = await conn.fetch(
+        "SELECT user_id, id FROM user_coupons WHERE coupon_id = $1 AND user_id = ANY($2::bigint[])",
+        coupon_id,
+        user_ids,
+    )
+    return {r["user_id"]: r["id"] for r in rows}
+
+
+async def issue_copies(conn: asyncpg.Connection, coupon_id: int, copies: list[UserCoupon]) -> dict[int, int]:
+    """Insert the copies and take as many from the coupon's remaining, in one round trip each.
+    Returns user id -> copy id. The caller holds the coupon's row lock and has checked `remaining`."""
+    if not copies:
+        return {}
+    terms = copies[0].terms
+    rows = await conn.fetch(
+        """
+        INSERT INTO user_coupons (user_id, coupon_id, name, discount_type, discount_value,
+            max_discount_amount, target_product_id, status, issued_at, expires_at)
+        SELECT u, $2, $3, $4, $5, $6, $7, 'ISSUED', $8, $9 FROM unnest($1::bigint[]) AS u
+        RETURNING user_id, id
+        """,
+        [c.user_id for c in copies],
+        coupon_id,
+        terms.name,
+        terms.discount_type.value,
+        terms.discount_value,
+        terms.max_discount_amount,
+        terms.target_product_id,
+        copies[0].issued_at,
+        copies[0].expires_at,
+    )
+    taken = await conn.fetchval(
+        "UPDATE coupons SET remaining = remaining - $2 WHERE id = $1 AND remaining >= $2 RETURNING true",
+        coupon_id,
+        len(copies),
+    )
+    if not taken:  # cannot happen under the row lock; refuse rather than over-issue
+        raise RuntimeError(f"coupon {coupon_id} has fewer copies left than were just issued")
+    return {r["user_id"]: r["id"] for r in rows}
+
+
+async def record(conn: asyncpg.Connection, rows: list[Settled], requested_at: dict[str, datetime]) -> None:
+    await conn.executemany(
+        """
+        INSERT INTO issue_requests
+            (reservation_id, coupon_id, user_id, status, reason, user_coupon_id, requested_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (reservation_id) DO NOTHING
+        """,
+        [
+            (
+                s.reservation_id,
+                s.coupon_id,
+                s.user_id,
+                s.status.value,
+                s.reason.value if s.reason else None,
+                s.user_coupon_id,
+                requested_at[s.reservation_id],
+            )
+            for s in rows
+        ],
+    )
+
+
+async def active_coupons(
+    conn: asyncpg.Connection | asyncpg.Pool, since_seconds: int
+) -> list[tuple[int, int]]:
+    """(coupon id, remaining) of the coupons with requests settled lately: the ones to reconcile."""
+    rows = await conn.fetch(
+        """
+        SELECT c.id, c.remaining FROM coupons c
+        WHERE EXISTS (SELECT FROM issue_requests r WHERE r.coupon_id = c.id
+                      AND r.settled_at > now() - make_interval(secs => $1))
+        """,
+        since_seconds,
+    )
+    return [(r["id"], r["remaining"]) for r in rows]

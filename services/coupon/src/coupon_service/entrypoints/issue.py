@@ -1,0 +1,80 @@
+"""First-come-first-served issue (API.md "Coupons"). The issue route is the hottest path of a sale
+day, so it is kept lean: no body, no dependency injection, the token verified from a cache, and the
+answer rendered by hand (see docs/performance.md for what that buys)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Path, Request, Response
+
+from commerce_kit.api import ApiResponse, path_id, problems
+from commerce_kit.web import Caller
+from coupon_service.domain.errors import ReservationNotFound
+from coupon_service.service_layer.reservations import Answer, Reservations
+
+router = APIRouter(prefix="/api/v1", tags=["first-come-first-served issue"])
+
+
+class ReservationOut(ApiResponse):
+    reservation_id: str
+    status: str
+
+
+class ReservationStatusOut(ReservationOut):
+    coupon_id: int
+    user_id: int
+    reason: str | None
+    user_coupon_id: int | None
+
+
+@router.post(
+    "/coupons/{couponId}/issue",
+    status_code=202,
+    response_model=ReservationOut,
+    responses={200: {"description": "A repeat: the user's first reservation", "model": ReservationOut}}
+    | problems(401, 404, 409, 503),
+)
+async def request_issue(
+    coupon_id: Annotated[int, path_id("couponId")], caller: Caller, request: Request
+) -> Response:
+    """Ask for a copy of the coupon: 202 with a reservation to follow at once (200 with the first one
+    for a repeat); the reservation ends ISSUED or REJECTED. 409 COUPON_SOLD_OUT when the coupon is
+    known to be gone, COUPON_NOT_ISSUABLE outside its issue window."""
+    reservations: Reservations = request.app.state.reservations
+    answer = await reservations.request(caller.user_id, coupon_id, datetime.now(UTC))
+    return Response(
+        orjson.dumps({"reservationId": answer.reservation_id, "status": answer.status.value}),
+        status_code=answer.status_code,
+        media_type="application/json",
+    )
+
+
+@router.get(
+    "/coupons/issue-requests/{reservationId}",
+    response_model=ReservationStatusOut,
+    responses=problems(401, 403, 404),
+)
+async def reservation_status(
+    reservation_id: Annotated[str, Path(alias="reservationId", max_length=100)],
+    caller: Caller,
+    request: Request,
+) -> ReservationStatusOut:
+    """Where a reservation stands: PENDING, then ISSUED (with the user coupon) or REJECTED (with why)."""
+    reservations: Reservations = request.app.state.reservations
+    if not caller.subject.isdigit():
+        raise ReservationNotFound("No such reservation")
+    return _out(await reservations.status(reservation_id, caller.user_id))
+
+
+def _out(a: Answer) -> ReservationStatusOut:
+    return ReservationStatusOut(
+        reservation_id=a.reservation_id,
+        status=a.status.value,
+        coupon_id=a.coupon_id,
+        user_id=a.user_id,
+        reason=a.reason.value if a.reason else None,
+        user_coupon_id=a.user_coupon_id,
+    )

@@ -1,0 +1,140 @@
+"""The API side of first-come-first-served issue (SPEC.md section 3): accept a request cheaply and
+answer 202 with its reservation at once; read a reservation's status.
+
+Accepting costs one Redis script (dedupe per user, and "sold out" when the gate knows it), one Kafka
+publish acknowledged by the broker (the request is durable before the answer), and one Redis write
+marking the reservation published. The coupon's policy comes from a short in-process cache.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from faststream.kafka import KafkaBroker
+from prometheus_client import Counter
+
+from commerce_contracts.events.coupon_issue import CouponIssueRequested
+from commerce_contracts.registry import COUPON_ISSUE
+from commerce_kit import messaging
+from commerce_kit.errors import DependencyUnavailable, Forbidden
+from commerce_kit.settings import ServiceSettings
+from coupon_service.adapters import issue_requests as sql
+from coupon_service.adapters import repository as repo
+from coupon_service.adapters.gate import Gate
+from coupon_service.domain.errors import CouponNotFound, CouponNotIssuable, CouponSoldOut, ReservationNotFound
+from coupon_service.domain.policy import CouponPolicy
+from coupon_service.domain.reservation import Reason, ReservationIds, Status
+
+ACCEPTED = Counter("coupon_issue_requests_total", "Issue requests answered by the API", ["outcome"])
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    reservation_id: str
+    status: Status
+    reason: Reason | None = None
+    user_coupon_id: int | None = None
+    coupon_id: int = 0
+    user_id: int = 0
+
+
+class PolicyCache:
+    """Policies by coupon id for a few seconds (a flood asks for the same one thousands of times a
+    second); unknown ids are remembered briefly too. Bounded."""
+
+    def __init__(self, pool: asyncpg.Pool, seconds: float, size: int = 10_000) -> None:
+        self.pool, self.seconds, self.size = pool, seconds, size
+        self._entries: OrderedDict[int, tuple[float, CouponPolicy | None]] = OrderedDict()
+
+    async def get(self, coupon_id: int) -> CouponPolicy | None:
+        now = time.monotonic()
+        hit = self._entries.get(coupon_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        async with self.pool.acquire() as conn:
+            row = await repo.coupon(conn, coupon_id)
+        policy = None if row is None else repo.policy_of(row)
+        self._entries[coupon_id] = (now + (self.seconds if policy else min(1.0, self.seconds)), policy)
+        self._entries.move_to_end(coupon_id)
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return policy
+
+
+class Reservations:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        gate: Gate,
+        broker: KafkaBroker,
+        settings: ServiceSettings,
+        ids: ReservationIds,
+        policies: PolicyCache,
+    ) -> None:
+        self.pool, self.gate, self.broker, self.settings = pool, gate, broker, settings
+        self.ids, self.policies = ids, policies
+
+    async def request(self, user_id: int, coupon_id: int, now: datetime) -> Answer:
+        policy = await self.policies.get(coupon_id)
+        if policy is None:
+            ACCEPTED.labels("not_found").inc()
+            raise CouponNotFound(f"Coupon {coupon_id} does not exist")
+        if not policy.window_open_at(now):
+            ACCEPTED.labels("not_issuable").inc()
+            raise CouponNotIssuable(f"Coupon {coupon_id} is not being issued now")
+        reservation_id = self.ids.new(coupon_id, user_id)
+        reserved = await self.gate.reserve(coupon_id, user_id, reservation_id)
+        if reserved.sold_out:
+            ACCEPTED.labels("sold_out").inc()
+            raise CouponSoldOut(f"Coupon {coupon_id} is sold out")
+        if not reserved.new:
+            ACCEPTED.labels("repeat").inc()
+            return await self._repeat(coupon_id, user_id, reserved.existing_id or "", reserved.published, now)
+        await self._publish(coupon_id, user_id, reservation_id, now, forget_on_failure=True)
+        ACCEPTED.labels("accepted").inc()
+        return Answer(202, reservation_id, Status.PENDING)
+
+    async def _repeat(
+        self, coupon_id: int, user_id: int, reservation_id: str, published: bool, now: datetime
+    ) -> Answer:
+        """The user's first reservation. One never marked published (its request died between the
+        gate and Kafka) is published now, under the same id: settling is idempotent per id."""
+        found = (await sql.settled(self.pool, [reservation_id])).get(reservation_id)
+        if found is not None:
+            return Answer(200, reservation_id, found.status, found.reason, found.user_coupon_id)
+        if not published:
+            await self._publish(coupon_id, user_id, reservation_id, now, forget_on_failure=False)
+        return Answer(200, reservation_id, Status.PENDING)
+
+    async def _publish(
+        self, coupon_id: int, user_id: int, reservation_id: str, now: datetime, *, forget_on_failure: bool
+    ) -> None:
+        event = CouponIssueRequested(
+            reservation_id=reservation_id, user_id=user_id, coupon_id=coupon_id, requested_at=now
+        )
+        try:
+            await messaging.publish(self.broker, self.settings, COUPON_ISSUE, event)
+        except Exception as exc:
+            if forget_on_failure:
+                await self.gate.forget(coupon_id, user_id)
+            ACCEPTED.labels("unavailable").inc()
+            raise DependencyUnavailable("The request could not be queued; try again") from exc
+        await self.gate.published(coupon_id, user_id, reservation_id)
+
+    async def status(self, reservation_id: str, caller_user_id: int) -> Answer:
+        ref = self.ids.read(reservation_id)
+        if ref is None:
+            raise ReservationNotFound("No such reservation")
+        if caller_user_id != ref.user_id:
+            raise Forbidden("Only the user who made the reservation may read it")
+        found = (await sql.settled(self.pool, [reservation_id])).get(reservation_id)
+        if found is None:
+            return Answer(200, reservation_id, Status.PENDING, coupon_id=ref.coupon_id, user_id=ref.user_id)
+        return Answer(
+            200, reservation_id, found.status, found.reason, found.user_coupon_id, ref.coupon_id, ref.user_id
+        )

@@ -1,0 +1,176 @@
+"""CouponIssueConsumer's use case: settle a batch of reservations in partition order (SPEC.md
+section 3, the seed's flow, many requests per round trip):
+
+1. reservations already settled (a redelivery) are skipped, and whatever units they still hold at
+   the gate are given back or released (idempotent);
+2. the fast gate (Redis) takes a unit per reservation, in order, in one script; a missing counter is
+   rebuilt from PostgreSQL and the take retried;
+3. one PostgreSQL transaction, under the coupon's row lock: who holds it already, who gets a copy
+   (`domain.reservation.decide`), the copies inserted, `remaining` decremented (never below 0), and
+   every outcome recorded;
+4. units taken at the gate by reservations that got no copy go back to the gate (idempotent per
+   reservation), and the units that became copies are released from the gate's "taken" set.
+
+A crash anywhere leaves the batch unacknowledged: it is read again and the steps above make the
+second pass do exactly what the first one did not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import asyncpg
+from prometheus_client import Counter
+
+from commerce_contracts.events.coupon_issue import CouponIssueRequested
+from coupon_service.adapters import issue_requests as sql
+from coupon_service.adapters.gate import Gate
+from coupon_service.adapters.issue_requests import Settled
+from coupon_service.domain.reservation import Decision, Reason, Request, Status, decide
+from coupon_service.domain.user_coupon import UserCoupon
+
+log = logging.getLogger(__name__)
+
+SETTLED = Counter("coupon_issue_settled_total", "Reservations settled", ["status", "reason"])
+GATE_REBUILT = Counter("coupon_gate_rebuilt_total", "Stock counters rebuilt from PostgreSQL")
+GATE_CORRECTED = Counter("coupon_gate_corrected_total", "Stock counters found wrong and corrected")
+
+
+class Settlement:
+    def __init__(self, pool: asyncpg.Pool, gate: Gate) -> None:
+        self.pool, self.gate = pool, gate
+
+    async def settle(self, events: list[CouponIssueRequested]) -> None:
+        by_coupon: dict[int, list[CouponIssueRequested]] = defaultdict(list)
+        for event in events:  # partition order is kept within each coupon
+            by_coupon[event.coupon_id].append(event)
+        for coupon_id, requests in by_coupon.items():
+            await self._settle_coupon(coupon_id, requests)
+
+    async def _settle_coupon(self, coupon_id: int, events: list[CouponIssueRequested]) -> None:
+        done = await sql.settled(self.pool, [e.reservation_id for e in events])
+        if done:
+            await self._release(coupon_id, list(done.values()))
+        fresh = [e for e in events if e.reservation_id not in done]
+        if not fresh:
+            return
+        took = await self._take(coupon_id, [e.reservation_id for e in fresh])
+        if took is None:  # the coupon does not exist: nothing to take
+            outcomes = [
+                Settled(
+                    e.reservation_id, coupon_id, e.user_id, Status.REJECTED, Reason.COUPON_NOT_FOUND, None
+                )
+                for e in fresh
+            ]
+            async with self.pool.acquire() as conn:
+                await sql.record(conn, outcomes, {e.reservation_id: e.requested_at for e in fresh})
+            self._count(outcomes)
+            return
+        requests = [Request(e.reservation_id, e.user_id, t) for e, t in zip(fresh, took, strict=True)]
+        outcomes, give_back = await self._issue(
+            coupon_id, requests, {e.reservation_id: e.requested_at for e in fresh}
+        )
+        await self.gate.give_back(coupon_id, give_back)
+        await self.gate.settled(coupon_id, [o.reservation_id for o in outcomes if o.status is Status.ISSUED])
+        self._count(outcomes)
+
+    async def _take(self, coupon_id: int, reservation_ids: list[str]) -> list[bool] | None:
+        took = await self.gate.take(coupon_id, reservation_ids)
+        if took is not None:
+            return took
+        remaining = await sql.remaining(self.pool, coupon_id)
+        if remaining is None:
+            return None
+        # Only this partition's consumer takes units of this coupon, and it has no batch in flight:
+        # the database's remaining copies are exactly what the gate may let through.
+        await self.gate.rebuild(coupon_id, remaining)
+        GATE_REBUILT.inc()
+        log.warning("coupon %d: gate counter was missing; rebuilt at %d", coupon_id, remaining)
+        took = await self.gate.take(coupon_id, reservation_ids)
+        if took is None:
+            raise RuntimeError(f"coupon {coupon_id}: gate counter missing again right after its rebuild")
+        return took
+
+    async def _issue(
+        self, coupon_id: int, requests: list[Request], requested_at: dict[str, datetime]
+    ) -> tuple[list[Settled], list[str]]:
+        now = datetime.now(UTC)
+        held: dict[int, int] = {}
+        copies: dict[int, int] = {}
+        async with self.pool.acquire() as conn, conn.transaction():
+            locked = await sql.lock_coupon(conn, coupon_id)
+            if locked is None:
+                decisions = [
+                    Decision(r.reservation_id, r.user_id, False, Reason.COUPON_NOT_FOUND, r.took_unit)
+                    for r in requests
+                ]
+            else:
+                policy, remaining = locked
+                held = await sql.holders(
+                    conn, coupon_id, sorted({r.user_id for r in requests if r.took_unit})
+                )
+                decisions = decide(requests, set(held), remaining)
+                winners = [UserCoupon.issue(policy, coupon_id, d.user_id, now) for d in decisions if d.issued]
+                copies = await sql.issue_copies(conn, coupon_id, winners)
+            outcomes = [
+                Settled(
+                    d.reservation_id,
+                    coupon_id,
+                    d.user_id,
+                    Status.ISSUED if d.issued else Status.REJECTED,
+                    d.reason,
+                    # the new copy, or the copy an ALREADY_ISSUED user holds (from before or this batch)
+                    copies.get(d.user_id) or held.get(d.user_id)
+                    if d.reason in (None, Reason.ALREADY_ISSUED)
+                    else None,
+                )
+                for d in decisions
+            ]
+            await sql.record(conn, outcomes, requested_at)
+        return outcomes, [d.reservation_id for d in decisions if d.gives_back_unit]
+
+    async def _release(self, coupon_id: int, done: list[Settled]) -> None:
+        """Units still at the gate for reservations settled earlier (a crash after the commit)."""
+        await self.gate.give_back(coupon_id, [s.reservation_id for s in done if s.status is Status.REJECTED])
+        await self.gate.settled(coupon_id, [s.reservation_id for s in done if s.status is Status.ISSUED])
+
+    @staticmethod
+    def _count(outcomes: list[Settled]) -> None:
+        for o in outcomes:
+            SETTLED.labels(o.status.value, o.reason.value if o.reason else "").inc()
+
+    # --- the dead-letter hook and the safety net -----------------------------------------------------
+
+    async def reject_unprocessable(self, event: CouponIssueRequested | None, reason: str) -> None:
+        """A request that could not be settled after its retries: it ends REJECTED, and the unit it
+        may hold at the gate goes back."""
+        if event is None:
+            return  # undecodable: no reservation to speak of (the dead-letter topic has the bytes)
+        outcome = Settled(
+            event.reservation_id, event.coupon_id, event.user_id, Status.REJECTED, Reason.UNPROCESSABLE, None
+        )
+        async with self.pool.acquire() as conn:
+            await sql.record(conn, [outcome], {event.reservation_id: event.requested_at})
+        await self.gate.give_back(event.coupon_id, [event.reservation_id])
+        self._count([outcome])
+
+    async def reconcile(self) -> int:
+        """For coupons settled lately: when no unit is outstanding at the gate, its counter must equal
+        the database's remaining copies (a stale counter could show a coupon sold out that is not)."""
+        corrected = 0
+        for coupon_id, remaining in await sql.active_coupons(self.pool, since_seconds=600):
+            while True:
+                fixed = await self.gate.reconcile(coupon_id, remaining)
+                # A batch that committed between the read and the script would have made `remaining`
+                # stale (its units left the gate's "taken" set after the commit): read and redo.
+                now = await sql.remaining(self.pool, coupon_id)
+                if now == remaining or now is None:
+                    break
+                remaining = now
+            if fixed == 1:
+                corrected += 1
+                GATE_CORRECTED.inc()
+                log.warning("coupon %d: gate counter corrected to %d", coupon_id, remaining)
+        return corrected

@@ -1,0 +1,393 @@
+"""First-come-first-served issue on real Redis, Kafka and PostgreSQL (SPEC.md section 3): the API's
+answers, the reservation's life, and the invariants under a flood, a Redis flush and a killed
+consumer. No sleeps: every wait is bounded and waits for a condition."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import signal
+import sys
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer
+from asgi_lifespan import LifespanManager
+
+from commerce_contracts import decode_event
+from commerce_contracts.events.coupon_issue import CouponIssueRequested
+from commerce_contracts.registry import COUPON_ISSUE
+from commerce_kit.messaging import ensure_topics, suite_topics
+from commerce_kit.testing import eventually, tokens
+from coupon_service.app import create_app
+from coupon_service.service_layer.settlement import GATE_REBUILT
+
+
+async def issue(client, coupon_id: int, user: int) -> httpx.Response:
+    return await client.post(f"/api/v1/coupons/{coupon_id}/issue", headers=tokens.bearer(user))
+
+
+async def status_of(client, rid: str, user: int) -> dict:
+    answer = await client.get(f"/api/v1/coupons/issue-requests/{rid}", headers=tokens.bearer(user))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def final(client, rid: str, user: int, timeout: float = 60) -> dict:  # noqa: ASYNC109
+    async def settled():
+        body = await status_of(client, rid, user)
+        return body if body["status"] != "PENDING" else None
+
+    return await eventually(settled, timeout=timeout, interval=0.1, what=f"reservation {rid} settled")
+
+
+# --- the API ---------------------------------------------------------------------------------------
+
+
+async def test_a_request_is_accepted_at_once_and_then_issued(client, new_coupon, fresh_id, pool):
+    coupon, user = await new_coupon(totalQuantity=3), fresh_id()
+    answer = await issue(client, coupon["id"], user)
+    assert answer.status_code == 202
+    body = answer.json()
+    assert body["status"] == "PENDING" and body["reservationId"]
+    settled = await final(client, body["reservationId"], user)
+    assert settled["status"] == "ISSUED" and settled["reason"] is None
+    assert settled["couponId"] == coupon["id"] and settled["userId"] == user
+    held = await pool.fetchval(
+        "SELECT id FROM user_coupons WHERE user_id = $1 AND coupon_id = $2", user, coupon["id"]
+    )
+    assert settled["userCouponId"] == held
+
+
+async def test_a_repeat_gets_the_first_reservation(client, new_coupon, fresh_id):
+    coupon, user = await new_coupon(), fresh_id()
+    first = (await issue(client, coupon["id"], user)).json()["reservationId"]
+    again = await issue(client, coupon["id"], user)
+    assert again.status_code == 200 and again.json()["reservationId"] == first
+    await final(client, first, user)
+    after = await issue(client, coupon["id"], user)
+    assert after.json() == {"reservationId": first, "status": "ISSUED"}
+
+
+async def test_a_sold_out_coupon_is_refused_at_once_once_the_gate_knows(
+    client, new_coupon, fresh_id, problem
+):
+    coupon = await new_coupon(totalQuantity=1)
+    winner, late = fresh_id(), fresh_id()
+    await final(client, (await issue(client, coupon["id"], winner)).json()["reservationId"], winner)
+    problem(await issue(client, coupon["id"], late), 409, "COUPON_SOLD_OUT")
+    # The winner asking again still gets their reservation, not "sold out".
+    assert (await issue(client, coupon["id"], winner)).json()["status"] == "ISSUED"
+
+
+async def test_an_unknown_coupon_is_not_found(client, fresh_id, problem):
+    problem(await issue(client, 987_654_321, fresh_id()), 404, "COUPON_NOT_FOUND")
+
+
+@pytest.mark.parametrize("window", ["future", "past"])
+async def test_outside_its_window_a_coupon_cannot_be_requested(client, new_coupon, fresh_id, problem, window):
+    now = datetime.now(UTC)
+    start, end = (
+        (now + timedelta(days=1), now + timedelta(days=2))
+        if window == "future"
+        else (now - timedelta(days=2), now - timedelta(days=1))
+    )
+    coupon = await new_coupon(issueStartAt=start.isoformat(), issueEndAt=end.isoformat())
+    problem(await issue(client, coupon["id"], fresh_id()), 409, "COUPON_NOT_ISSUABLE")
+
+
+async def test_a_request_needs_a_user_token(client, new_coupon, problem):
+    coupon = await new_coupon()
+    problem(await client.post(f"/api/v1/coupons/{coupon['id']}/issue"), 401, "UNAUTHENTICATED")
+
+
+async def test_only_its_owner_may_read_a_reservation(client, new_coupon, fresh_id, problem):
+    coupon, user, other = await new_coupon(), fresh_id(), fresh_id()
+    rid = (await issue(client, coupon["id"], user)).json()["reservationId"]
+    problem(
+        await client.get(f"/api/v1/coupons/issue-requests/{rid}", headers=tokens.bearer(other)),
+        403,
+        "FORBIDDEN",
+    )
+
+
+@pytest.mark.parametrize("rid", ["nope", "1.2.abc.def", "x" * 99])
+async def test_an_unknown_or_forged_reservation_is_not_found(client, fresh_id, problem, rid):
+    answer = await client.get(f"/api/v1/coupons/issue-requests/{rid}", headers=tokens.bearer(fresh_id()))
+    problem(answer, 404, "RESERVATION_NOT_FOUND")
+
+
+# --- the invariants under load and faults ----------------------------------------------------------
+
+
+async def flood(
+    client, coupon_id: int, users: list[int], repeats: int, concurrency: int = 64
+) -> list[tuple[int, str]]:
+    """Every user asks once and `repeats` of them ask again, all at once in random order. Returns
+    (user, reservation id) for every accepted request; a request that found the coupon sold out
+    (409) is a legal answer and has no reservation."""
+    asks = users + random.sample(users, repeats)
+    random.shuffle(asks)
+    gate = asyncio.Semaphore(concurrency)
+    accepted: list[tuple[int, str]] = []
+
+    async def one(user: int) -> None:
+        async with gate:
+            answer = await issue(client, coupon_id, user)
+        assert answer.status_code in (200, 202, 409), answer.text
+        if answer.status_code == 409:
+            assert answer.json()["code"] == "COUPON_SOLD_OUT"
+        else:
+            accepted.append((user, answer.json()["reservationId"]))
+
+    await asyncio.gather(*(one(u) for u in asks))
+    return accepted
+
+
+async def partition_order(settings, coupon_id: int) -> list[tuple[str, int]]:
+    """(reservation id, user id) of the coupon's requests in the order Kafka holds them."""
+    topic = settings.topic(COUPON_ISSUE.name)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    found: list[tuple[int, int, str, int]] = []
+    try:
+        await eventually(
+            lambda: asyncio.sleep(0, len(consumer.assignment()) == COUPON_ISSUE.partitions),
+            what="every partition assigned",
+        )
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+
+        async def read_to_the_end() -> bool:
+            for tp, records in (await consumer.getmany(timeout_ms=200)).items():
+                for record in records:
+                    if record.key == str(coupon_id).encode():
+                        event = decode_event(record.value, CouponIssueRequested)
+                        found.append((tp.partition, record.offset, event.reservation_id, event.user_id))
+            return all([await consumer.position(tp) >= end for tp, end in ends.items()])
+
+        await eventually(read_to_the_end, timeout=30, what="the whole topic read")
+    finally:
+        await consumer.stop()
+    assert len({p for p, *_ in found}) <= 1, "one coupon's requests live on one partition"
+    return [(rid, user) for _, _, rid, user in sorted(found)]
+
+
+async def assert_invariants(client, pool, gate_redis, settings, coupon_id: int, stock: int, accepted) -> None:
+    # Every reservation ends ISSUED or REJECTED, within a bound (a repeat got the same reservation).
+    reservations = {rid: user for user, rid in accepted}
+    outcomes = await asyncio.gather(
+        *(final(client, rid, user, timeout=90) for rid, user in reservations.items())
+    )
+    assert all(o["status"] in ("ISSUED", "REJECTED") for o in outcomes)
+    issued = await pool.fetch("SELECT user_id FROM user_coupons WHERE coupon_id = $1", coupon_id)
+    users = [r["user_id"] for r in issued]
+    # Exactly `stock` issued, to distinct users, and the database says none is left.
+    assert len(users) == stock and len(set(users)) == stock
+    assert await pool.fetchval("SELECT remaining FROM coupons WHERE id = $1", coupon_id) == 0
+    # The reservations say the same as the copies.
+    assert sorted(o["userId"] for o in outcomes if o["status"] == "ISSUED") == sorted(users)
+    # Redis agrees with PostgreSQL (the safety net makes it so within a bound, whatever happened).
+    await eventually(
+        lambda: gate_redis.get(f"coupon:{{{coupon_id}}}:stock"), timeout=30, what="a gate counter"
+    )
+    await eventually(
+        lambda: _equals(gate_redis.get(f"coupon:{{{coupon_id}}}:stock"), b"0"), timeout=30, what="Redis = 0"
+    )
+    # The winners are the first `stock` distinct users in the partition's order.
+    order = await partition_order(settings, coupon_id)
+    first: list[int] = []
+    for _, user in order:
+        if user not in first:
+            first.append(user)
+    assert set(users) == set(first[:stock])
+
+
+async def _equals(value, expected) -> bool:
+    return (await value) == expected
+
+
+@pytest_asyncio.fixture(scope="module")
+async def gate_redis(settings):
+    client = aioredis.from_url(settings.redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_a_flood_issues_exactly_the_stock_to_the_first_distinct_users(
+    client, pool, gate_redis, settings, new_coupon, fresh_id
+):
+    stock, users = 40, [fresh_id() for _ in range(160)]
+    coupon = await new_coupon(totalQuantity=stock)
+    accepted = await flood(client, coupon["id"], users, repeats=60)
+    await assert_invariants(client, pool, gate_redis, settings, coupon["id"], stock, accepted)
+
+
+async def test_a_redis_flush_in_the_middle_of_the_flood_breaks_nothing(
+    client, pool, gate_redis, settings, new_coupon, fresh_id
+):
+    stock, users = 40, [fresh_id() for _ in range(160)]
+    coupon = await new_coupon(totalQuantity=stock)
+
+    async def flush_when_half_issued():
+        await eventually(
+            lambda: pool.fetchval(
+                "SELECT count(*) >= 15 FROM user_coupons WHERE coupon_id = $1", coupon["id"]
+            ),
+            timeout=60,
+            interval=0.01,
+            what="some copies issued",
+        )
+        await gate_redis.flushdb()  # this test session's Redis db: everything the gate knew is gone
+
+    rebuilt_before = GATE_REBUILT._value.get()
+    flusher = asyncio.create_task(flush_when_half_issued())
+    accepted = await flood(client, coupon["id"], users, repeats=60, concurrency=16)
+    await flusher
+    await assert_invariants(client, pool, gate_redis, settings, coupon["id"], stock, accepted)
+    assert GATE_REBUILT._value.get() > rebuilt_before  # the flush hit while requests were being settled
+
+
+# --- a consumer process killed mid-flood ---------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def api_only_and_consumer_process(settings, infra, namespace, test_env):
+    """An API-only app in this process and CouponIssueConsumer in a child process, on topics of this
+    test's own; the child can be killed (SIGKILL) and started again."""
+    prefix = f"{namespace}.{secrets.token_hex(3)}."
+    await ensure_topics(infra.kafka_bootstrap, suite_topics(prefix))
+    api_settings = settings.model_copy(update={"topic_prefix": prefix, "issue_consumer": False})
+    app = create_app(api_settings)
+    env = {**os.environ, **test_env, "TOPIC_PREFIX": prefix, "COUPON_RECONCILE_SECONDS": "1"}
+    children: list[asyncio.subprocess.Process] = []
+
+    async def start_consumer() -> asyncio.subprocess.Process:
+        port = _free_port()
+        child = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "coupon_service", "serve", "--port", str(port)),
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        children.append(child)
+        async with httpx.AsyncClient() as http:
+
+            async def ready():
+                try:
+                    return (await http.get(f"http://127.0.0.1:{port}/health/ready")).status_code == 200
+                except httpx.TransportError:
+                    assert child.returncode is None, "the consumer process died on start"
+                    return False
+
+            await eventually(ready, timeout=60, what="the consumer process ready")
+        return child
+
+    async with LifespanManager(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://coupon") as api:
+            yield api, api_settings, start_consumer
+    for child in children:
+        if child.returncode is None:
+            child.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(child.wait(), 30)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+async def test_a_consumer_killed_and_restarted_mid_flood_breaks_nothing(
+    api_only_and_consumer_process, pool, gate_redis, new_coupon, fresh_id
+):
+    api, api_settings, start_consumer = api_only_and_consumer_process
+    stock, users = 60, [fresh_id() for _ in range(200)]
+    coupon = await new_coupon(totalQuantity=stock)
+    consumer = await start_consumer()
+
+    async def kill_when_some_issued():
+        await eventually(
+            lambda: pool.fetchval(
+                "SELECT count(*) >= 10 FROM user_coupons WHERE coupon_id = $1", coupon["id"]
+            ),
+            timeout=60,
+            interval=0.01,
+            what="some copies issued",
+        )
+        consumer.send_signal(signal.SIGKILL)
+        await asyncio.wait_for(consumer.wait(), 10)
+        return await pool.fetchval("SELECT now()")
+
+    killer = asyncio.create_task(kill_when_some_issued())
+    accepted = await flood(api, coupon["id"], users, repeats=60, concurrency=8)
+    killed_at = await killer
+    await start_consumer()  # takes the partition over and re-reads what was not acknowledged
+    await assert_invariants(api, pool, gate_redis, api_settings, coupon["id"], stock, accepted)
+    settled_after = await pool.fetchval(
+        "SELECT count(*) FROM issue_requests WHERE coupon_id = $1 AND settled_at > $2",
+        coupon["id"],
+        killed_at,
+    )
+    assert settled_after > 0  # the kill really came mid-flood: the new process settled the rest
+
+
+async def test_a_poison_request_is_dead_lettered_and_rejected_and_the_partition_moves_on(
+    app, client, pool, settings, new_coupon, fresh_id, monkeypatch
+):
+    coupon = await new_coupon(totalQuantity=10)
+    unlucky, after = fresh_id(), fresh_id()
+    settlement = app.state.settlement
+    real = settlement.settle
+
+    async def settle_but_fail_on_the_unlucky(events):
+        if any(e.user_id == unlucky for e in events):
+            raise RuntimeError("a bug that only this request triggers")
+        await real(events)
+
+    monkeypatch.setattr(settlement, "settle", settle_but_fail_on_the_unlucky)
+    rid = (await issue(client, coupon["id"], unlucky)).json()["reservationId"]
+    later = (await issue(client, coupon["id"], after)).json()["reservationId"]
+    rejected = await final(client, rid, unlucky)
+    assert rejected["status"] == "REJECTED" and rejected["reason"] == "UNPROCESSABLE"
+    assert (await final(client, later, after))["status"] == "ISSUED"
+    letters = await read_topic(settings, COUPON_ISSUE.dead_letter)
+    parked = [r for r in letters if rid.encode() in r.value]
+    assert len(parked) == 1
+    assert dict(parked[0].headers)["x-dead-letter-reason"].startswith(b"failed 5 times")
+
+
+async def read_topic(settings, name: str) -> list:
+    consumer = AIOKafkaConsumer(
+        settings.topic(name),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    records: list = []
+    try:
+        await eventually(lambda: asyncio.sleep(0, bool(consumer.assignment())), what="an assignment")
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+
+        async def to_the_end() -> bool:
+            for part in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(part)
+            return all([await consumer.position(tp) >= end for tp, end in ends.items()])
+
+        await eventually(to_the_end, timeout=30, what=f"{name} read")
+    finally:
+        await consumer.stop()
+    return records
