@@ -15,6 +15,7 @@ class PaidLine(BaseModel):
     option_id: int = Field(ge=1)
     quantity: int = Field(ge=1)
     unit_price: int = Field(ge=0)
+    product_name: str | None = Field(default=None, description="As snapshotted by the order (added in 1.1)")
 
 
 class _PaymentEvent(Event):

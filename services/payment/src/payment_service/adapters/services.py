@@ -19,6 +19,7 @@ class OrderLine:
     option_id: int
     quantity: int
     unit_price: int
+    product_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class Services:
                 return None
             raise
         lines = tuple(
-            OrderLine(i["productId"], i["optionId"], i["quantity"], i["unitPrice"]) for i in o["items"]
+            OrderLine(i["productId"], i["optionId"], i["quantity"], i["unitPrice"], i.get("productName"))
+            for i in o["items"]
         )
         return Order(
             o["orderId"],

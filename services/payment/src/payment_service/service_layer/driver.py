@@ -194,7 +194,10 @@ class SagaDriver:
 
 
 def _lines(p: PaymentRecord) -> tuple[OrderLine, ...]:
-    return tuple(OrderLine(i["product_id"], i["option_id"], i["quantity"], i["unit_price"]) for i in p.items)
+    return tuple(
+        OrderLine(i["product_id"], i["option_id"], i["quantity"], i["unit_price"], i.get("product_name"))
+        for i in p.items
+    )
 
 
 def _paid(p: PaymentRecord) -> list[PaidLine]:

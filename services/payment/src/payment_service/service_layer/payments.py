@@ -82,6 +82,7 @@ class Payments:
                 "option_id": i.option_id,
                 "quantity": i.quantity,
                 "unit_price": i.unit_price,
+                "product_name": i.product_name,
             }
             for i in order.lines
         ]
