@@ -47,7 +47,19 @@ class Background:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        # A task that swallowed its cancellation (a library catching it by mistake) is cancelled
+        # again rather than left to hang the shutdown.
+        for _ in range(20):
+            pending = [t for t in self._tasks if not t.done()]
+            if not pending:
+                break
+            _, still = await asyncio.wait(pending, timeout=0.5)
+            for task in still:
+                task.cancel()
+        else:
+            log.error("background tasks did not stop: %s", [t.get_name() for t in self._tasks if not t.done()])
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if task.done():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    task.result()
         self._tasks.clear()

@@ -143,8 +143,11 @@ class OutboxRelay:
             while True:
                 published = await self.cycle()
                 if published == 0:
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                    # arrives as the awaited task finishes, and the relay would never stop.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                        async with asyncio.timeout(self.poll_seconds):
+                            await self._wake.wait()
                     self._wake.clear()
         finally:
             with contextlib.suppress(Exception):
@@ -266,7 +269,8 @@ class OutboxRelay:
             return await asyncio.gather(*futures, return_exceptions=True)
 
         try:
-            results = await asyncio.wait_for(send_all(), self.publish_timeout)
+            async with asyncio.timeout(self.publish_timeout):
+                results = await send_all()
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -189,7 +189,8 @@ def health_router(timeout: float = 2.0) -> APIRouter:
 
         async def run(check: ReadinessCheck) -> str:
             try:
-                await asyncio.wait_for(check(), timeout)
+                async with asyncio.timeout(timeout):
+                    await check()
                 return "UP"
             except Exception as exc:  # a failed check is an answer, not an error
                 return f"DOWN: {type(exc).__name__}"

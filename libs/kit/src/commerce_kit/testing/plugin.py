@@ -84,7 +84,8 @@ async def test_topic_prefix(infra: Infra, namespace: str) -> AsyncIterator[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
     await admin.start()
     try:
-        await asyncio.wait_for(admin.delete_topics([name for name, _ in topics]), 30)
+        async with asyncio.timeout(30):
+            await admin.delete_topics([name for name, _ in topics])
     except Exception:  # cleanup only: a leftover prefixed topic disturbs nobody
         pass
     finally:

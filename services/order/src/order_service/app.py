@@ -1,0 +1,72 @@
+"""Wiring: settings, resources and routes, owned by the lifespan (nothing connects at import)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from commerce_kit import telemetry
+from commerce_kit.auth import ServiceToken, TokenVerifier
+from commerce_kit.clients import ServiceClient
+from commerce_kit.runtime import Runtime
+from commerce_kit.web import create_app as create_service_app
+from order_service.adapters.catalog import Catalog
+from order_service.adapters.coupons import Coupons
+from order_service.entrypoints import http, internal
+from order_service.service_layer.expiry import UnpaidOrderExpiry
+from order_service.service_layer.orders import Orders
+from order_service.settings import OrderSettings
+
+
+def create_app(settings: OrderSettings | None = None) -> FastAPI:
+    settings = settings or OrderSettings()
+    telemetry.configure_tracing(settings.service, settings.otel_endpoint)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            rt = await stack.enter_async_context(Runtime(settings, kafka=True))
+            token = ServiceToken(settings.jwt_secret, settings.service)
+
+            def client(name: str) -> ServiceClient:
+                # Short timeouts (INTERNAL_HTTP_TIMEOUT_SECONDS): a dependency that is down or slow
+                # makes POST /orders answer 503 DEPENDENCY_UNAVAILABLE in bounded time, never hang.
+                made = ServiceClient(
+                    name,
+                    settings.service_url(name),
+                    token,
+                    timeout=settings.http_timeout_seconds,
+                    retries=settings.dependency_retries,
+                )
+                stack.push_async_callback(made.aclose)
+                return made
+
+            app.state.pool = rt.pool
+            app.state.orders = Orders(rt.pool, Catalog(client("catalog")), Coupons(client("coupon")))
+            app.state.expiry = UnpaidOrderExpiry(
+                rt.pool,
+                timeout_minutes=settings.payment_timeout_minutes,
+                batch_size=settings.expiry_batch_size,
+            )
+            rt.relay_outbox()
+            rt.background.every(
+                "expire-unpaid-orders", settings.expiry_interval_seconds, app.state.expiry.run
+            )
+            await rt.start()
+            app.state.runtime = rt
+            yield
+
+    app = create_service_app(
+        title="Order service",
+        description="Orders: placing, reading, cancelling, expiry, and the payment saga's steps.",
+        version="1.0.0",
+        service=settings.service,
+        verifier_factory=lambda: TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer),
+        lifespan=lifespan,
+        routers=[http.router, internal.router],
+        readiness=lambda app: app.state.runtime.readiness(),
+    )
+    telemetry.instrument_app(app)
+    return app

@@ -1,0 +1,70 @@
+"""What the payment saga calls (docs/internal-api.md "order"): read an order, mark it paid, mark it
+refunded; each move idempotent on the payment id. Reachable only inside the cluster (the gateway
+routes /api/v1 only) and only with a SERVICE token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from pydantic import AwareDatetime
+
+from commerce_kit.api import ApiRequest, BodyId, path_id, problems
+from commerce_kit.web import InternalCaller
+from order_service.domain.order import Order
+from order_service.entrypoints.http import OrderOut, order_out
+from order_service.service_layer.orders import Orders
+
+router = APIRouter(prefix="/internal/v1", tags=["internal: payment saga"])
+
+OrderId = Annotated[int, path_id("orderId")]
+
+
+class PaidRequest(ApiRequest):
+    payment_id: BodyId
+    paid_at: AwareDatetime
+
+
+class RefundedRequest(ApiRequest):
+    payment_id: BodyId
+
+
+class InternalOrderOut(OrderOut):
+    payment_id: int | None
+
+
+def _out(order: Order) -> InternalOrderOut:
+    return InternalOrderOut(**order_out(order).model_dump(), payment_id=order.payment_id)
+
+
+def _orders(request: Request) -> Orders:
+    return request.app.state.orders
+
+
+@router.get("/orders/{orderId}", response_model=InternalOrderOut, responses=problems(400, 401, 403, 404))
+async def read_order(order_id: OrderId, caller: InternalCaller, request: Request) -> InternalOrderOut:
+    """The order as the public API shows it, plus the payment that paid it."""
+    return _out(await _orders(request).get(order_id))
+
+
+@router.put(
+    "/orders/{orderId}/paid", response_model=InternalOrderOut, responses=problems(400, 401, 403, 404, 409)
+)
+async def mark_paid(
+    order_id: OrderId, body: PaidRequest, caller: InternalCaller, request: Request
+) -> InternalOrderOut:
+    """PENDING_PAYMENT -> PAID (OrderPaid). The same payment again answers the same; any other state,
+    or another payment, is 409 INVALID_ORDER_STATE."""
+    return _out(await _orders(request).paid(order_id, body.payment_id, body.paid_at))
+
+
+@router.put(
+    "/orders/{orderId}/refunded",
+    response_model=InternalOrderOut,
+    responses=problems(400, 401, 403, 404, 409),
+)
+async def mark_refunded(
+    order_id: OrderId, body: RefundedRequest, caller: InternalCaller, request: Request
+) -> InternalOrderOut:
+    """PAID -> REFUNDED (OrderRefunded), idempotent for the payment that paid it."""
+    return _out(await _orders(request).refunded(order_id, body.payment_id))
