@@ -64,6 +64,7 @@ def settings(test_env: dict[str, str], closed_port: int) -> Iterator[OrderSettin
         # `service_url(name)` reads <NAME>_SERVICE_URL from the environment when the app starts.
         env.setenv("CATALOG_SERVICE_URL", f"http://127.0.0.1:{closed_port}")
         env.setenv("COUPON_SERVICE_URL", f"http://127.0.0.1:{closed_port}")
+        env.setenv("PAYMENT_SERVICE_URL", f"http://127.0.0.1:{closed_port}")
         # The expiry job is run by the tests themselves, never behind their back.
         yield OrderSettings(**test_env, ORDER_EXPIRY_INTERVAL_SECONDS=3600)
 
@@ -189,3 +190,9 @@ def user() -> int:
 def payment() -> int:
     """A payment id of this test's own."""
     return unique_id()
+
+
+@pytest.fixture
+def fresh_id():
+    """More ids of this test's own, as many as it needs."""
+    return unique_id

@@ -14,7 +14,9 @@ from commerce_kit.runtime import Runtime
 from commerce_kit.web import create_app as create_service_app
 from order_service.adapters.catalog import Catalog
 from order_service.adapters.coupons import Coupons
+from order_service.adapters.payments import Payments
 from order_service.entrypoints import http, internal
+from order_service.entrypoints.consumers import payment_status_consumer
 from order_service.service_layer.expiry import UnpaidOrderExpiry
 from order_service.service_layer.orders import Orders
 from order_service.settings import OrderSettings
@@ -44,7 +46,11 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
                 return made
 
             app.state.pool = rt.pool
-            app.state.orders = Orders(rt.pool, Catalog(client("catalog")), Coupons(client("coupon")))
+            orders = Orders(
+                rt.pool, Catalog(client("catalog")), Coupons(client("coupon")), Payments(client("payment"))
+            )
+            app.state.orders = orders
+            rt.consume(payment_status_consumer(orders))
             app.state.expiry = UnpaidOrderExpiry(
                 rt.pool,
                 timeout_minutes=settings.payment_timeout_minutes,

@@ -171,3 +171,68 @@ async def test_one_payment_sent_20_times_at_once_pays_once(new_order, user, paym
     answers = await asyncio.gather(*(mark_paid(order.id, payment) for _ in range(20)))
     assert {a.status_code for a in answers} == {200}
     assert len({a.text for a in answers}) == 1
+
+
+async def test_paid_orders_are_listed_oldest_first_for_the_ranking_backfill(
+    client, new_order, user, fresh_id, mark_paid, pool
+):
+    paid, unpaid, refunded = await new_order(user), await new_order(user), await new_order(user)
+    p1, p3 = fresh_id(), fresh_id()
+    await mark_paid(paid.id, p1)
+    await mark_paid(refunded.id, p3)
+    await client.put(
+        f"/internal/v1/orders/{refunded.id}/refunded",
+        json={"paymentId": p3},
+        headers=tokens.service("payment"),
+    )
+    listed, cursor = [], None
+    while True:
+        params = {"size": 1} | ({"cursor": cursor} if cursor else {})
+        page = await client.get("/internal/v1/orders/paid", params=params, headers=tokens.service("ranking"))
+        assert page.status_code == 200, page.text
+        listed += page.json()["items"]
+        cursor = page.json()["nextCursor"]
+        if cursor is None:
+            break
+    mine = [o for o in listed if o["orderId"] in (paid.id, unpaid.id, refunded.id)]
+    assert [(o["orderId"], o["status"], o["paymentId"]) for o in mine] == [
+        (paid.id, "PAID", p1),
+        (refunded.id, "REFUNDED", p3),
+    ]
+    assert mine[1]["refundedAt"] is not None and mine[0]["refundedAt"] is None
+    assert mine[0]["items"][0]["productName"] and mine[0]["items"][0]["quantity"] >= 1
+    user_token = await client.get("/internal/v1/orders/paid", headers=tokens.bearer(user))
+    assert user_token.status_code == 403
+
+
+async def test_a_payment_completed_event_marks_the_order_paid_once(
+    app, new_order, user, fresh_id, status_of, settings
+):
+    from datetime import UTC, datetime
+
+    from commerce_contracts.events.payments import PaidLine, PaymentCompleted
+    from commerce_contracts.registry import PAYMENT_COMPLETED
+    from commerce_kit.messaging import create_broker, publish
+    from commerce_kit.testing import eventually
+
+    order, payment_id = await new_order(user), fresh_id()
+    event = PaymentCompleted(
+        payment_id=payment_id,
+        order_id=order.id,
+        user_id=user,
+        amount=order.pay_amount,
+        items=[PaidLine(product_id=10, option_id=101, quantity=1, unit_price=1)],
+        paid_at=datetime.now(UTC),
+    )
+    broker = create_broker(settings, client_id="order-test-producer")
+    await broker.start()
+    try:
+        await publish(broker, settings, PAYMENT_COMPLETED, event)
+        await publish(broker, settings, PAYMENT_COMPLETED, event)  # redelivered: still once
+        await eventually(lambda: _is(status_of(order.id), "PAID"), what="the order paid")
+    finally:
+        await broker.stop()
+
+
+async def _is(value, expected) -> bool:
+    return (await value) == expected

@@ -21,7 +21,7 @@ from order_service.domain.placing import OrderDraft
 _ORDER_COLUMNS = """
     id, user_id, status, total_amount, discount_amount, pay_amount, user_coupon_id, coupon_id,
     coupon_discount_type, coupon_discount_value, coupon_max_discount_amount, coupon_target_product_id,
-    payment_id, created_at
+    payment_id, created_at, paid_at, refunded_at
 """
 
 #: The column each target status stamps with the time of the move.
@@ -98,6 +98,22 @@ async def orders_of(conn: asyncpg.Connection, user_id: int, before_id: int | Non
         """,
         user_id,
         before_id,
+        limit,
+    )
+    lines = await _lines(conn, [r["id"] for r in rows])
+    return [_order(r, lines[r["id"]]) for r in rows]
+
+
+async def paid_orders(conn: asyncpg.Connection, after_id: int, limit: int) -> list[Order]:
+    """Paid and refunded orders with ids above `after_id`, oldest first."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {_ORDER_COLUMNS} FROM orders
+        WHERE status IN ('PAID', 'REFUNDED') AND id > $1
+        ORDER BY id
+        LIMIT $2
+        """,
+        after_id,
         limit,
     )
     lines = await _lines(conn, [r["id"] for r in rows])
@@ -227,4 +243,6 @@ def _order(row: asyncpg.Record, lines: tuple[OrderLine, ...]) -> Order:
         coupon=coupon,
         payment_id=row["payment_id"],
         created_at=row["created_at"],
+        paid_at=row["paid_at"],
+        refunded_at=row["refunded_at"],
     )

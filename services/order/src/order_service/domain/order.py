@@ -91,6 +91,8 @@ class Order:
     coupon: AppliedCoupon | None
     payment_id: int | None
     created_at: datetime
+    paid_at: datetime | None = None
+    refunded_at: datetime | None = None
 
     @property
     def user_coupon_id(self) -> int | None:

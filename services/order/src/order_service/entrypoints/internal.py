@@ -4,12 +4,14 @@ routes /api/v1 only) and only with a SERVICE token."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
 
-from commerce_kit.api import ApiRequest, BodyId, path_id, problems
+from commerce_kit.api import ApiRequest, ApiResponse, BodyId, Cursor, path_id, problems
+from commerce_kit.paging import Page
 from commerce_kit.web import InternalCaller
 from order_service.domain.order import Order
 from order_service.entrypoints.http import OrderOut, order_out
@@ -39,6 +41,59 @@ def _out(order: Order) -> InternalOrderOut:
 
 def _orders(request: Request) -> Orders:
     return request.app.state.orders
+
+
+class PaidLineOut(ApiResponse):
+    product_id: int
+    product_name: str
+    option_id: int
+    quantity: int
+    unit_price: int
+
+
+class PaidOrderOut(ApiResponse):
+    order_id: int
+    payment_id: int
+    user_id: int
+    status: str
+    paid_at: datetime
+    refunded_at: datetime | None
+    items: list[PaidLineOut]
+
+
+@router.get("/orders/paid", response_model=Page[PaidOrderOut], responses=problems(400, 401, 403))
+async def paid_orders(
+    caller: InternalCaller,
+    request: Request,
+    cursor: Cursor = None,
+    size: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> Page[PaidOrderOut]:
+    """Every paid (and refunded) order, oldest first, page by page: the ranking service's backfill."""
+    found, next_cursor = await _orders(request).paid_orders(cursor, size)
+    return Page[PaidOrderOut](
+        items=[
+            PaidOrderOut(
+                order_id=o.id,
+                payment_id=o.payment_id or 0,
+                user_id=o.user_id,
+                status=o.status.value,
+                paid_at=o.paid_at or o.created_at,
+                refunded_at=o.refunded_at,
+                items=[
+                    PaidLineOut(
+                        product_id=line.product_id,
+                        product_name=line.product_name,
+                        option_id=line.option_id,
+                        quantity=line.quantity,
+                        unit_price=line.unit_price,
+                    )
+                    for line in o.lines
+                ],
+            )
+            for o in found
+        ],
+        nextCursor=next_cursor,
+    )
 
 
 @router.get("/orders/{orderId}", response_model=InternalOrderOut, responses=problems(400, 401, 403, 404))

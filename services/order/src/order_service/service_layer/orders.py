@@ -30,9 +30,13 @@ class Coupons(Protocol):
     async def user_coupon(self, user_coupon_id: int) -> UserCoupon | None: ...
 
 
+class Payments(Protocol):
+    async def refund(self, payment_id: int) -> None: ...
+
+
 class Orders:
-    def __init__(self, pool: asyncpg.Pool, catalog: Catalog, coupons: Coupons) -> None:
-        self.pool, self.catalog, self.coupons = pool, catalog, coupons
+    def __init__(self, pool: asyncpg.Pool, catalog: Catalog, coupons: Coupons, payments: Payments) -> None:
+        self.pool, self.catalog, self.coupons, self.payments = pool, catalog, coupons, payments
 
     # --- placing ---------------------------------------------------------------------------------
 
@@ -98,17 +102,18 @@ class Orders:
     # --- moves -----------------------------------------------------------------------------------
 
     async def cancel(self, order_id: int, user_id: int) -> Order:
-        """The owner cancels an unpaid order.
-
-        Cancelling a PAID order means refunding it (stock, balance and coupon given back): that is the
-        payment saga's refund, which ends with `refunded` below. Until the refund saga exists,
-        `Order.cancel` refuses a PAID order with INVALID_ORDER_STATE, like every other state but
-        PENDING_PAYMENT; then this is where a PAID order is handed to the payment service's refund
-        and answered REFUNDED."""
+        """The owner cancels an order: an unpaid one becomes CANCELLED; a PAID one is refunded by the
+        payment service's refund saga (stock, balance and coupon given back), which ends by marking
+        it REFUNDED here (`refunded` below). A refund the payment service cannot finish at once
+        answers 503 and completes on its own."""
+        order = await self.get(order_id)
+        if order.user_id != user_id:
+            raise Forbidden("Only the order's owner may cancel it")
+        if order.status is OrderStatus.PAID and order.payment_id is not None:
+            await self.payments.refund(order.payment_id)
+            return await self.get(order_id)
         async with self._transaction() as conn:
-            order = await self._locked(conn, order_id)
-            if order.user_id != user_id:
-                raise Forbidden("Only the order's owner may cancel it")
+            order = await self._locked(conn, order_id)  # still unpaid? the lock settles any race
             cancelled = order.cancel()
             at = await repo.move(conn, cancelled, order.status)
             await outbox.add(
@@ -117,6 +122,21 @@ class Orders:
                 events.OrderCancelled(order_id=order.id, user_id=order.user_id, cancelled_at=at),
             )
         return cancelled
+
+    async def confirm_paid(self, order_id: int, payment_id: int, paid_at: datetime) -> Order:
+        """PaymentCompleted seen on Kafka: the order is PAID by that payment (normally it already is,
+        the saga's last step did it; a refund since then is not undone)."""
+        order = await self.get(order_id)
+        if order.payment_id == payment_id and order.status in (OrderStatus.PAID, OrderStatus.REFUNDED):
+            return order
+        return await self.paid(order_id, payment_id, paid_at)
+
+    async def paid_orders(self, cursor: str | None, size: int) -> tuple[list[Order], str | None]:
+        """Every paid (and refunded) order, oldest first: what the ranking service backfills from."""
+        after = decode_cursor(cursor)
+        async with self.pool.acquire() as conn:
+            found = await repo.paid_orders(conn, after[0] if after else 0, size + 1)
+        return page_of(found, size, lambda o: (o.id,))
 
     async def paid(self, order_id: int, payment_id: int, paid_at: datetime) -> Order:
         """The payment saga's last step: PENDING_PAYMENT -> PAID, once per payment."""
@@ -169,4 +189,4 @@ class Orders:
         return found
 
 
-__all__ = ["Catalog", "Coupons", "Order", "OrderStatus", "Orders"]
+__all__ = ["Catalog", "Coupons", "Order", "OrderStatus", "Orders", "Payments"]
