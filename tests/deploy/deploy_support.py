@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from commerce_kit.settings import SERVICES
 
 REPO = Path(__file__).resolve().parents[2]

@@ -24,8 +24,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from commerce_contracts import TOPICS
 from deploy_support import COMPOSE, DOCKERFILE, REPO, REQUIRED_CONFIG, tool
+
+from commerce_contracts import TOPICS
 from devstack.services import SUITE
 
 COMPOSE_FILE = COMPOSE / "compose.yaml"

@@ -25,8 +25,9 @@ from urllib.parse import urlsplit
 import jsonschema
 import kubernetes_validate
 import pytest
-from commerce_contracts import TOPICS
 from deploy_support import K8S, REQUIRED_CONFIG
+
+from commerce_contracts import TOPICS
 from devstack.services import SUITE
 
 #: The Kubernetes version the manifests must be valid for (kubernetes-validate ships 1.25 ... 1.37).

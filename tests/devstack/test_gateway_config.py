@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+
 from devstack import gateway
 from devstack.config import environment
 from devstack.services import Service

@@ -5,11 +5,14 @@ plugin's `test_env`), with a JWT secret of its own. It runs beside `make run` wi
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
+import pytest_asyncio
+from shop import Shop
+
 from commerce_kit.auth import ADMIN, mint_token
 from devstack.launcher import Suite, free_port
 from devstack.services import SUITE, Service
@@ -21,6 +24,20 @@ class RunningSuite:
     gateway_url: str
     env: dict[str, str]
     services: list[Service] = field(default_factory=list)
+    launched: Suite | None = None
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one service (fault tests); `restart` brings it back."""
+        assert self.launched is not None
+        self.launched.kill(name)
+
+    def restart(self, name: str) -> None:
+        assert self.launched is not None
+        self.launched.restart(name)
+
+    @property
+    def data_platform_url(self) -> str:
+        return self.env["DATA_PLATFORM_URL"]
 
     def token(self, user_id: int, admin: bool = False) -> str:
         return mint_token(self.env["JWT_SECRET"], user_id, [ADMIN] if admin else [], 600)
@@ -53,7 +70,7 @@ def suite(test_env: dict[str, str]) -> Iterator[RunningSuite]:
     running = Suite(env)
     running.start()  # migrations, services ready, gateway /health 200 (bounded waits)
     try:
-        yield RunningSuite(running.gateway_url, running.env, running.services)
+        yield RunningSuite(running.gateway_url, running.env, running.services, running)
     finally:
         running.stop()
 
@@ -62,3 +79,31 @@ def suite(test_env: dict[str, str]) -> Iterator[RunningSuite]:
 def gateway(suite: RunningSuite) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=suite.gateway_url, timeout=10) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def gateway_url(suite: RunningSuite) -> str:
+    return suite.gateway_url
+
+
+@pytest.fixture(scope="session")
+def jwt_secret(suite: RunningSuite) -> str:
+    return suite.env["JWT_SECRET"]
+
+
+@pytest.fixture(scope="session")
+def coupon_service_url(suite: RunningSuite) -> str:
+    """The coupon service's internal API (to use a coupon as the payment saga does)."""
+    return suite.service_url("coupon")
+
+
+@pytest.fixture(scope="session")
+def coupon_database_url(suite: RunningSuite) -> str:
+    """To move a coupon past its expiry, which no API can do."""
+    return suite.env.get("COUPON_DATABASE_URL") or suite.env["DATABASE_URL"]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def shop(gateway_url: str, jwt_secret: str) -> AsyncIterator[Shop]:
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
+        yield Shop(http, jwt_secret)

@@ -51,9 +51,14 @@ def test_internal_routes_are_not_reachable_through_the_gateway(gateway, suite):
 
 def test_a_body_over_64k_is_refused_with_413(gateway, suite):
     body = '{"name":"' + "x" * (65 * 1024) + '"}'
-    answer = gateway.post("/api/v1/admin/users", content=body, headers={
-        **suite.auth(1, admin=True), "Content-Type": "application/json",
-    })
+    answer = gateway.post(
+        "/api/v1/admin/users",
+        content=body,
+        headers={
+            **suite.auth(1, admin=True),
+            "Content-Type": "application/json",
+        },
+    )
     assert_problem(answer, 413, "PAYLOAD_TOO_LARGE")
 
 

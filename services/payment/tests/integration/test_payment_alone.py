@@ -91,7 +91,7 @@ async def test_a_step_without_an_answer_is_sent_again_later_never_guessed(app, p
     again = await repo.load(pool, payment)
     assert again.saga.status is Status.PENDING and again.saga.done == () and again.retries == 2
     events = [r["event"] for r in await repo.transitions(pool, payment)]
-    assert events == ["STARTED", "ATTEMPT", "ATTEMPT"]
+    assert events == ["STARTED", "ATTEMPT", "RESUMED", "ATTEMPT"]
 
 
 @pytest.mark.parametrize(

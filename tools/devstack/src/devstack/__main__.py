@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from commerce_kit.auth import ADMIN, mint_token
-
 from devstack import infra, launcher
 from devstack.config import environment, host_port
 from devstack.system import DevstackError, listening

@@ -52,6 +52,8 @@ def render(env: Mapping[str, str], services: Sequence[Service]) -> str:
     docs = "".join(
         f"        location = /docs/{s.name} {{ proxy_pass http://svc_{s.name}/docs; }}\n"
         f"        location = /docs/{s.name}/openapi.json {{ proxy_pass http://svc_{s.name}/openapi.json; }}\n"
+        # Each service's liveness through the gateway: the benchmarks' per-service baseline.
+        f"        location = /health/{s.name}/live {{ proxy_pass http://svc_{s.name}/health/live; }}\n"
         for s in services
     )
     # Regex locations are tried in order and the first match wins: the most specific (longest)

@@ -94,13 +94,17 @@ def stop_local(env: Mapping[str, str]) -> None:
     """`make infra-stop`: stop the servers devstack started at the configured addresses (found by
     their state directories); a server devstack did not start is never touched."""
     (_, pg_port), (r_host, r_port), (_, k_port) = (
-        host_port(env["DATABASE_URL"], 5432), host_port(env["REDIS_URL"], 6379),
+        host_port(env["DATABASE_URL"], 5432),
+        host_port(env["REDIS_URL"], 6379),
         host_port(env["KAFKA_BOOTSTRAP_SERVERS"], 9092),
     )
     ours = [
         (f"PostgreSQL :{pg_port}", _postgres_running(pg_port), lambda: _stop_postgres(pg_port)),
-        (f"Redis :{r_port}", pid_alive(state_dir() / f"redis-{r_port}/redis.pid", "redis-server") is not None,
-         lambda: _stop_redis(r_host, r_port)),
+        (
+            f"Redis :{r_port}",
+            pid_alive(state_dir() / f"redis-{r_port}/redis.pid", "redis-server") is not None,
+            lambda: _stop_redis(r_host, r_port),
+        ),
         (f"Kafka :{k_port}", _kafka_pid(k_port) is not None, lambda: _stop_kafka(k_port)),
     ]
     running = [(what, stop) for what, is_running, stop in ours if is_running]
@@ -136,6 +140,7 @@ def _packages_for(kind: str, env: Mapping[str, str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------- PostgreSQL
+
 
 def _pg_bindirs() -> list[Path]:
     found = glob.glob("/usr/lib/postgresql/*/bin/postgres")
@@ -177,16 +182,37 @@ def _start_postgres(host: str, port: int) -> None:
     data, log = home / "data", home / "postgres.log"
     if not (data / "PG_VERSION").exists():
         say(f"creating a PostgreSQL cluster in {data}")
-        run(_as_postgres([bindir / "initdb", "-D", data, "-U", "postgres", "--auth-local=trust",
-                          "--auth-host=trust", "--no-locale", "-E", "UTF8"]), what="initdb")
+        run(
+            _as_postgres(
+                [
+                    bindir / "initdb",
+                    "-D",
+                    data,
+                    "-U",
+                    "postgres",
+                    "--auth-local=trust",
+                    "--auth-host=trust",
+                    "--no-locale",
+                    "-E",
+                    "UTF8",
+                ]
+            ),
+            what="initdb",
+        )
         with (data / "postgresql.conf").open("a") as conf:
-            conf.write("\n# devstack\nshared_preload_libraries = 'pg_stat_statements'\n"
-                       "max_connections = 400\n")
+            conf.write(
+                "\n# devstack\nshared_preload_libraries = 'pg_stat_statements'\nmax_connections = 400\n"
+            )
     # Port, address and socket directory on the command line: they follow the URL, not the files.
     options = f"-p {port} -c listen_addresses={host} -k {shlex.quote(str(home))}"
     try:
-        run(_as_postgres([bindir / "pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60",
-                          "start"]), what=f"starting PostgreSQL on {host}:{port}", timeout=90)
+        run(
+            _as_postgres(
+                [bindir / "pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start"]
+            ),
+            what=f"starting PostgreSQL on {host}:{port}",
+            timeout=90,
+        )
     except DevstackError as exc:
         raise DevstackError(f"{exc}{log_tail(log)}") from exc
     _started.append((f"PostgreSQL on {host}:{port}", lambda: _stop_postgres(port)))
@@ -207,13 +233,17 @@ def _postgres_running(port: int) -> bool:
 
 def _stop_postgres(port: int) -> None:
     data = _postgres_data(port)
-    run(_as_postgres([_pg_bindirs()[-1] / "pg_ctl", "-D", data, "-m", "fast", "-w", "-t", "60", "stop"]),
-        what=f"stopping PostgreSQL :{port}", timeout=90)
+    run(
+        _as_postgres([_pg_bindirs()[-1] / "pg_ctl", "-D", data, "-m", "fast", "-w", "-t", "60", "stop"]),
+        what=f"stopping PostgreSQL :{port}",
+        timeout=90,
+    )
 
 
 def _create_database(url: str) -> None:
     """Create the URL's database when missing (connecting to the `postgres` database)."""
     import asyncpg  # from commerce-kit
+
     from commerce_kit.db import plain_url
 
     parts = urlsplit(plain_url(url))
@@ -237,14 +267,34 @@ def _create_database(url: str) -> None:
 
 # -------------------------------------------------------------------------------------------- Redis
 
+
 def _start_redis(host: str, port: int) -> None:
     home = state_dir() / f"redis-{port}"
     home.mkdir(parents=True, exist_ok=True)
     log = home / "redis.log"
     # Ours keeps nothing on disk, by design: no snapshots, no append-only file.
-    run(["redis-server", "--port", str(port), "--bind", host, "--save", "", "--appendonly", "no",
-         "--daemonize", "yes", "--pidfile", home / "redis.pid", "--logfile", log, "--dir", home],
-        what=f"starting Redis on {host}:{port}")
+    run(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            host,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            home / "redis.pid",
+            "--logfile",
+            log,
+            "--dir",
+            home,
+        ],
+        what=f"starting Redis on {host}:{port}",
+    )
     wait_until(lambda: _redis_answers(host, port), what=f"Redis on {host}:{port}", timeout=30, log=log)
     _started.append((f"Redis on {host}:{port}", lambda: _stop_redis(host, port)))
     say(f"Redis started on {host}:{port} (log {log})")
@@ -260,12 +310,14 @@ def _redis_answers(host: str, port: int) -> bool:
 
 
 def _stop_redis(host: str, port: int) -> None:
-    subprocess.run(["redis-cli", "-h", host, "-p", str(port), "shutdown", "nosave"],
-                   capture_output=True, timeout=30)
+    subprocess.run(
+        ["redis-cli", "-h", host, "-p", str(port), "shutdown", "nosave"], capture_output=True, timeout=30
+    )
     wait_until(lambda: not listening(host, port), what=f"Redis on :{port} to stop", timeout=30)
 
 
 # -------------------------------------------------------------------------------------------- Kafka
+
 
 def _kafka_libs_dir(env: Mapping[str, str]) -> Path:
     return cache_dir(env) / f"kafka-{KAFKA_VERSION}" / "libs"
@@ -280,9 +332,20 @@ def _kafka_libs(env: Mapping[str, str]) -> Path:
     partial = libs.with_name("libs.partial")
     shutil.rmtree(partial, ignore_errors=True)
     say(f"fetching Kafka {KAFKA_VERSION} from Maven Central into {libs} (once)")
-    run(["mvn", "-q", "-B", "-f", repo_root() / "deploy/local/kafka/pom.xml", "dependency:copy-dependencies",
-         f"-DoutputDirectory={partial}", "-DincludeScope=runtime"], what="mvn dependency:copy-dependencies",
-        timeout=1800)
+    run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            repo_root() / "deploy/local/kafka/pom.xml",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={partial}",
+            "-DincludeScope=runtime",
+        ],
+        what="mvn dependency:copy-dependencies",
+        timeout=1800,
+    )
     (partial / ".complete").touch()
     shutil.rmtree(libs, ignore_errors=True)
     partial.rename(libs)
@@ -302,29 +365,31 @@ def _controller_port(home: Path, host: str, port: int) -> int:
 
 
 def _server_properties(host: str, port: int, controller: int, data: Path) -> str:
-    return "\n".join([
-        "# written by devstack (tools/devstack/src/devstack/infra.py) at every start",
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@{host}:{controller}",
-        f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
-        f"advertised.listeners=PLAINTEXT://{host}:{port}",
-        "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        f"log.dirs={data}",
-        "num.partitions=1",
-        # One broker: every internal topic has one replica.
-        "offsets.topic.replication.factor=1",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
-        "group.initial.rebalance.delay.ms=0",
-        # Topics are created with their partition counts (ensure_topics), never by accident.
-        "auto.create.topics.enable=false",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# written by devstack (tools/devstack/src/devstack/infra.py) at every start",
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@{host}:{controller}",
+            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
+            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={data}",
+            "num.partitions=1",
+            # One broker: every internal topic has one replica.
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            # Topics are created with their partition counts (ensure_topics), never by accident.
+            "auto.create.topics.enable=false",
+            "",
+        ]
+    )
 
 
 def _start_kafka(host: str, port: int, env: Mapping[str, str]) -> None:
@@ -341,13 +406,23 @@ def _start_kafka(host: str, port: int, env: Mapping[str, str]) -> None:
         run([*tool, "format", "-t", cluster_id, "-c", props], what="kafka storage format")
     with log.open("ab") as out:
         # Its own session: Ctrl-C at the terminal reaches the launcher, which stops Kafka in order.
-        proc = subprocess.Popen([java[0], "-Xms256m", "-Xmx768m", *java[1:], "kafka.Kafka", str(props)],
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                cwd=home, start_new_session=True)
+        proc = subprocess.Popen(
+            [java[0], "-Xms256m", "-Xmx768m", *java[1:], "kafka.Kafka", str(props)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=home,
+            start_new_session=True,
+        )
     (home / "kafka.pid").write_text(str(proc.pid))
     try:
-        wait_until(lambda: listening(host, port), what=f"Kafka on {host}:{port}", timeout=90, log=log,
-                   alive=lambda: proc.poll() is None)
+        wait_until(
+            lambda: listening(host, port),
+            what=f"Kafka on {host}:{port}",
+            timeout=90,
+            log=log,
+            alive=lambda: proc.poll() is None,
+        )
     except BaseException:
         proc.kill()  # never leave a half-started broker behind
         proc.wait(timeout=10)
@@ -384,8 +459,13 @@ def _ensure_topics(bootstrap: str, prefix: str) -> None:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # connection refusals while it starts
     _, port = host_port(bootstrap, 9092)
     log = state_dir() / f"kafka-{port}/kafka.log"
-    wait_until(lambda: asyncio.run(_kafka_answers(bootstrap)), what=f"a Kafka client at {bootstrap}",
-               timeout=90, log=log if log.exists() else None, interval=0.5)
+    wait_until(
+        lambda: asyncio.run(_kafka_answers(bootstrap)),
+        what=f"a Kafka client at {bootstrap}",
+        timeout=90,
+        log=log if log.exists() else None,
+        interval=0.5,
+    )
     asyncio.run(asyncio.wait_for(ensure_topics(bootstrap, suite_topics(prefix)), 60))
     say(f"Kafka topics ready at {bootstrap}" + (f" (prefix {prefix!r})" if prefix else ""))
 

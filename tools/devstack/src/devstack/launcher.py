@@ -29,16 +29,28 @@ class Child:
     """A child process whose output is read line by line: kept (the last lines, for errors) and
     passed to `echo` (the launcher prints it, prefixed with the name)."""
 
-    def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str],
-                 echo: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        env: Mapping[str, str],
+        echo: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.name = name
         self.lines: collections.deque[str] = collections.deque(maxlen=60)
         self._echo = echo
         # Its own process group: Ctrl-C at the terminal reaches only the launcher, which then stops
         # the children in order instead of racing them.
         self.proc = subprocess.Popen(
-            list(command), env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1, process_group=0,
+            list(command),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            process_group=0,
         )
         self._reader = threading.Thread(target=self._read, name=f"{name}-output", daemon=True)
         self._reader.start()
@@ -78,8 +90,14 @@ class Suite:
     ports and servers `env` configures (GATEWAY_PORT, SERVICE_PORT_BASE, DATABASE_URL, ...), so a
     second copy can run beside the first. The infrastructure must be up already."""
 
-    def __init__(self, env: Mapping[str, str], services: Sequence[str] | None = None, *,
-                 demo_data: bool = False, echo: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        services: Sequence[str] | None = None,
+        *,
+        demo_data: bool = False,
+        echo: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.env = environment(env)
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         try:
@@ -106,15 +124,13 @@ class Suite:
         if busy:
             raise DevstackError(f"ports in use: {', '.join(busy)} (set GATEWAY_PORT / SERVICE_PORT_BASE)")
         try:
+            self._data_platform()
             for s in self.services:
                 self.service_command(s, "migrate")
                 if self.demo_data:
                     self.service_command(s, "demo-data")
-            for s in self.services:
-                command = [sys.executable, "-m", s.package, "serve", "--port", str(s.port(self.env)),
-                           "--host", self.env["SERVICE_HOST"]]
-                self.children.append(Child(s.name, command, self.env, self.echo))
-            for s, child in zip(self.services, self.children, strict=True):
+            started = [self._spawn(s) for s in self.services]
+            for s, child in zip(self.services, started, strict=True):
                 self._wait_http(child, f"{self.service_url(s.name)}/health/ready", timeout=90)
             command, log = gateway.prepare(self.env, self.services)
             nginx = Child("gateway", command, self.env, self.echo)
@@ -124,15 +140,69 @@ class Suite:
             self.stop()
             raise
 
+    def _data_platform(self) -> None:
+        """The payment service sends every payment to DATA_PLATFORM_URL. Unless one is configured, a
+        local stand-in receives them and logs what it gets (and answers tests at /_deliveries)."""
+        if "DATA_PLATFORM_URL" in self.env or not any(s.name == "payment" for s in self.services):
+            return
+        port = 8199 if port_free(8199) else free_port()
+        child = Child(
+            "platform",
+            [sys.executable, "-m", "commerce_kit.testing.dataplatform", "--port", str(port)],
+            self.env,
+            self.echo,
+        )
+        self.children.append(child)
+        self.env["DATA_PLATFORM_URL"] = f"http://127.0.0.1:{port}/payments"
+        self._wait_http(child, f"http://127.0.0.1:{port}/_deliveries", timeout=30)
+
+    def _spawn(self, service: Service) -> Child:
+        command = [
+            sys.executable,
+            "-m",
+            service.package,
+            "serve",
+            "--port",
+            str(service.port(self.env)),
+            "--host",
+            self.env["SERVICE_HOST"],
+        ]
+        child = Child(service.name, command, self.env, self.echo)
+        self.children.append(child)
+        return child
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Fault injection (tests): signal one service's process (SIGKILL: no goodbye) and forget it."""
+        child = next(c for c in self.children if c.name == name and c.alive())
+        child.proc.send_signal(sig)
+        child.proc.wait(timeout=30)
+        self.children.remove(child)
+
+    def restart(self, name: str) -> None:
+        """Start a service again (after `kill`) and wait until it is ready."""
+        service = next(s for s in self.services if s.name == name)
+        child = self._spawn(service)
+        self._wait_http(child, f"{self.service_url(name)}/health/ready", timeout=90)
+
+    @property
+    def data_platform_url(self) -> str | None:
+        return self.env.get("DATA_PLATFORM_URL")
+
     def service_command(self, service: Service, command: str) -> None:
-        done = subprocess.run([sys.executable, "-m", service.package, command], env=self.env,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", service.package, command],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         for line in (done.stdout + done.stderr).splitlines():
             if self.echo is not None:
                 self.echo(service.name, line)
         if done.returncode != 0:
-            raise DevstackError(f"{service.name} {command} failed (exit {done.returncode}):\n"
-                                f"{done.stdout}{done.stderr}")
+            raise DevstackError(
+                f"{service.name} {command} failed (exit {done.returncode}):\n{done.stdout}{done.stderr}"
+            )
 
     @staticmethod
     def _wait_http(child: Child, url: str, *, timeout: float, log: Path | None = None) -> None:
@@ -143,8 +213,9 @@ class Suite:
                 return False
 
         try:
-            wait_until(answers, what=f"{child.name}: 200 from {url}", timeout=timeout, alive=child.alive,
-                       log=log)
+            wait_until(
+                answers, what=f"{child.name}: 200 from {url}", timeout=timeout, alive=child.alive, log=log
+            )
         except DevstackError as exc:
             raise DevstackError(f"{exc}\n--- {child.name}'s output:\n{child.tail()}") from None
 

@@ -35,10 +35,10 @@ class Service:
 
 SUITE: tuple[Service, ...] = (
     Service("user", "user_service", ("/admin/users", "/users/{id}/balance", "/users/{id}/transactions")),
-    # Service("catalog", "catalog_service", ("/products", "/admin/products")),
-    # Service("coupon", "coupon_service", ("/coupons", "/admin/coupons", "/users/{id}/coupons")),
-    # Service("order", "order_service", ("/orders", "/users/{id}/orders")),
-    # Service("payment", "payment_service", ("/payments",)),
+    Service("catalog", "catalog_service", ("/products", "/admin/products")),
+    Service("coupon", "coupon_service", ("/coupons", "/admin/coupons", "/users/{id}/coupons")),
+    Service("order", "order_service", ("/orders", "/users/{id}/orders")),
+    Service("payment", "payment_service", ("/payments",)),
     # Service("ranking", "ranking_service", ("/products/popular", "/admin/rankings")),
 )
 

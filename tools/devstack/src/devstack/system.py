@@ -23,8 +23,9 @@ def as_root(cmd: Sequence[str]) -> list[str]:
     return list(cmd) if is_root() else ["sudo", *cmd]
 
 
-def run(cmd: Sequence[str | Path], *, what: str, env: dict[str, str] | None = None,
-        timeout: float = 600) -> str:
+def run(
+    cmd: Sequence[str | Path], *, what: str, env: dict[str, str] | None = None, timeout: float = 600
+) -> str:
     """Run a command to completion (bounded) and return its output; fail with that output."""
     try:
         done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env, timeout=timeout)
@@ -50,8 +51,10 @@ def _no_service_starts() -> Iterator[None]:
     if _POLICY.exists():
         yield
         return
-    run(as_root(["sh", "-c", f"printf '#!/bin/sh\\nexit 101\\n' > {_POLICY} && chmod 755 {_POLICY}"]),
-        what="writing policy-rc.d")
+    run(
+        as_root(["sh", "-c", f"printf '#!/bin/sh\\nexit 101\\n' > {_POLICY} && chmod 755 {_POLICY}"]),
+        what="writing policy-rc.d",
+    )
     try:
         yield
     finally:
@@ -64,23 +67,43 @@ def apt_install(packages: Sequence[str]) -> None:
     if not packages:
         return
     print(f"devstack: installing {' '.join(packages)} (apt-get)", flush=True)
-    install = as_root(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y",
-                       "--no-install-recommends", *packages])
+    install = as_root(
+        [
+            "env",
+            "DEBIAN_FRONTEND=noninteractive",
+            "apt-get",
+            "install",
+            "-y",
+            "--no-install-recommends",
+            *packages,
+        ]
+    )
     with _no_service_starts():
         try:
             run(install, what="apt-get install", timeout=1800)
         except DevstackError as exc:
             text = str(exc)
-            if not any(s in text for s in ("Unable to locate package", "no installation candidate",
-                                            "apt-get update", "404  Not Found")):
+            if not any(
+                s in text
+                for s in (
+                    "Unable to locate package",
+                    "no installation candidate",
+                    "apt-get update",
+                    "404  Not Found",
+                )
+            ):
                 raise
             print("devstack: package lists missing or stale, running apt-get update", flush=True)
-            run(as_root(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "update"]),
-                what="apt-get update", timeout=900)
+            run(
+                as_root(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "update"]),
+                what="apt-get update",
+                timeout=900,
+            )
             run(install, what="apt-get install", timeout=1800)
 
 
 # -------------------------------------------------------------------------------------------- ports
+
 
 def listening(host: str, port: int, timeout: float = 1.0) -> bool:
     """Something accepts TCP connections at host:port."""
@@ -110,8 +133,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 # -------------------------------------------------------------------------------------------- waits
 
-def wait_until(probe: Callable[[], bool], *, what: str, timeout: float, log: Path | None = None,
-               alive: Callable[[], bool] | None = None, interval: float = 0.2) -> None:
+
+def wait_until(
+    probe: Callable[[], bool],
+    *,
+    what: str,
+    timeout: float,
+    log: Path | None = None,
+    alive: Callable[[], bool] | None = None,
+    interval: float = 0.2,
+) -> None:
     """Poll `probe` until it is true; fail after `timeout` seconds, or at once when `alive` says the
     process we wait for has exited. The error carries the end of `log`."""
     deadline = time.monotonic() + timeout

@@ -180,17 +180,24 @@ async def claim(
 async def claim_due(
     conn: asyncpg.Connection | asyncpg.Pool, owner: str, lease_seconds: float, limit: int
 ) -> list[int]:
-    """The recovery worker's batch: unfinished sagas that are due and not driven by anyone."""
+    """The recovery worker's batch: unfinished sagas that are due and not driven by anyone (their
+    driver gave them back, or died: its lease lapsed). Each is logged as RESUMED."""
     rows = await conn.fetch(
         """
-        UPDATE payments SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
-        WHERE id IN (
-            SELECT id FROM payments
-            WHERE status IN ('PENDING', 'COMPENSATING', 'REFUNDING') AND next_attempt_at <= now()
-              AND (lease_until IS NULL OR lease_until < now())
-            ORDER BY next_attempt_at LIMIT $3
-            FOR UPDATE SKIP LOCKED)
-        RETURNING id
+        WITH claimed AS (
+            UPDATE payments SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
+            WHERE id IN (
+                SELECT id FROM payments
+                WHERE status IN ('PENDING', 'COMPENSATING', 'REFUNDING') AND next_attempt_at <= now()
+                  AND (lease_until IS NULL OR lease_until < now())
+                ORDER BY next_attempt_at LIMIT $3
+                FOR UPDATE SKIP LOCKED)
+            RETURNING id, status, attempted
+        ), logged AS (
+            INSERT INTO payment_transitions (payment_id, status, step, event)
+            SELECT id, status, attempted, 'RESUMED' FROM claimed
+        )
+        SELECT id FROM claimed
         """,
         owner,
         lease_seconds,
