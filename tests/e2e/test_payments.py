@@ -229,7 +229,8 @@ async def assert_money_and_stock_hold(db, suite, users: list[int], options: dict
     in_paid_orders = dict(
         await db.fetch(
             "SELECT l.option_id, sum(l.quantity) FROM orders.order_lines l"
-            " JOIN orders.orders o ON o.id = l.order_id WHERE o.status = 'PAID' AND l.option_id = ANY($1::bigint[]) GROUP BY l.option_id",
+            " JOIN orders.orders o ON o.id = l.order_id"
+            " WHERE o.status = 'PAID' AND l.option_id = ANY($1::bigint[]) GROUP BY l.option_id",
             list(options),
         )
     )
