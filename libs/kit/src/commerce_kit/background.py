@@ -57,7 +57,8 @@ class Background:
             for task in still:
                 task.cancel()
         else:
-            log.error("background tasks did not stop: %s", [t.get_name() for t in self._tasks if not t.done()])
+            stuck = [t.get_name() for t in self._tasks if not t.done()]
+            log.error("background tasks did not stop: %s", stuck)
         for task in self._tasks:
             if task.done():
                 with contextlib.suppress(asyncio.CancelledError, Exception):
