@@ -45,6 +45,7 @@ def create_app(settings: CouponSettings | None = None) -> FastAPI:
                 settings,
                 ReservationIds(settings.reservation_key),
                 PolicyCache(rt.pool, settings.policy_cache_seconds),
+                settings.issue_rate_per_user,
             )
             if settings.issue_consumer:
                 rt.consume_batch(coupon_issue_consumer(settlement, settings.issue_batch))

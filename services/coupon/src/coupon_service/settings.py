@@ -29,6 +29,9 @@ class CouponSettings(ServiceSettings):
         alias="COUPON_ISSUE_CONSUMER",
         description="Run CouponIssueConsumer in this process (false: an API-only instance)",
     )
+    issue_rate_per_user: int = Field(
+        5, alias="COUPON_ISSUE_RATE_PER_USER", ge=1, description="Issue requests per second one user may make"
+    )
     reconcile_seconds: float = Field(10.0, alias="COUPON_RECONCILE_SECONDS", gt=0)
 
     @property

@@ -391,3 +391,16 @@ async def read_topic(settings, name: str) -> list:
     finally:
         await consumer.stop()
     return records
+
+
+async def test_a_user_asking_too_often_is_rate_limited(
+    client, new_coupon, fresh_id, problem, app, monkeypatch
+):
+    monkeypatch.setattr(app.state.reservations, "rate_per_user", 3)
+    coupon, user = await new_coupon(), fresh_id()
+    answers = await asyncio.gather(*(issue(client, coupon["id"], user) for _ in range(10)))
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited and all(a.json()["code"] == "RATE_LIMITED" for a in limited)
+    assert len(limited) >= 10 - 3 - 3  # at most the limit in each of the (at most two) seconds it spans
+    other = await issue(client, coupon["id"], fresh_id())
+    assert other.status_code == 202  # another user is not slowed down

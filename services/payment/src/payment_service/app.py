@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from commerce_kit import idempotency, telemetry
 from commerce_kit.auth import TokenVerifier
+from commerce_kit.ratelimit import RateLimiter
 from commerce_kit.runtime import Runtime
 from commerce_kit.web import create_app as create_service_app
 from payment_service.adapters.services import Services
@@ -28,9 +29,11 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         services = Services(settings)
         platform = httpx.AsyncClient(timeout=settings.data_platform_timeout_seconds)
         try:
-            async with Runtime(settings, kafka=True) as rt:
+            async with Runtime(settings, redis=True, kafka=True) as rt:
                 payments = Payments(rt.pool, services, settings)
                 app.state.payments = payments
+                assert rt.redis is not None
+                app.state.rate_limiter = RateLimiter(rt.redis, "payments", settings.rate_per_user)
                 rt.consume(
                     data_platform_consumer(
                         DataPlatformDelivery(rt.pool, platform, settings.data_platform_url),

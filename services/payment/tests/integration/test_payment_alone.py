@@ -124,3 +124,22 @@ async def test_only_services_may_ask_for_a_refund(client, pool):
     assert answer.status_code == 403
     not_paid = await client.put(f"/internal/v1/payments/{payment}/refund", headers=tokens.service("order"))
     assert not_paid.status_code == 409 and not_paid.json()["code"] == "INVALID_ORDER_STATE"
+
+
+async def test_a_user_paying_too_often_is_rate_limited(client, app, monkeypatch):
+    from commerce_kit.ratelimit import RateLimiter
+
+    monkeypatch.setattr(
+        app.state, "rate_limiter", RateLimiter(app.state.runtime.redis, "payments-test", 2, window_seconds=60)
+    )
+    answers = [
+        await client.post("/api/v1/payments", json={"orderId": next(_orders)}, headers=tokens.bearer(13))
+        for _ in range(4)
+    ]
+    assert [a.status_code for a in answers] == [
+        503,
+        503,
+        429,
+        429,
+    ]  # the first two reach the (absent) order service
+    assert answers[-1].json()["code"] == "RATE_LIMITED" and answers[-1].headers["retry-after"] == "1"

@@ -15,11 +15,17 @@ entry only means a repeated request gets a second reservation that the database 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+# KEYS: stock, reservations, the user's rate-limit window. ARGV: user, reservation, ttl, limit, window ms.
+# The per-user rate limit is counted here too, so an accepted request costs one round trip, not two.
 RESERVE = """
+local hits = redis.call('INCR', KEYS[3])
+if hits == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[5]) end
+if hits > tonumber(ARGV[4]) then return {-3} end
 local stock = redis.call('GET', KEYS[1])
 local mine = redis.call('HGET', KEYS[2], ARGV[1])
 if mine then return {0, mine} end
@@ -66,7 +72,7 @@ redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
 
-SOLD_OUT, MISSING = -1, -2
+SOLD_OUT, MISSING, RATE_LIMITED = -1, -2, -3
 RESERVATIONS_TTL = 60 * 60 * 24 * 30
 
 
@@ -74,6 +80,7 @@ RESERVATIONS_TTL = 60 * 60 * 24 * 30
 class Reserved:
     new: bool
     sold_out: bool = False
+    rate_limited: bool = False
     existing_id: str | None = None
     published: bool = False
 
@@ -93,16 +100,23 @@ class Gate:
 
     # --- the API -----------------------------------------------------------------------------------
 
-    async def reserve(self, coupon_id: int, user_id: int, reservation_id: str) -> Reserved:
-        """This user's reservation: a new one, the one they already have, or none (sold out)."""
+    async def reserve(
+        self, coupon_id: int, user_id: int, reservation_id: str, *, per_second: int = 1_000_000
+    ) -> Reserved:
+        """This user's reservation: a new one, the one they already have, or none (sold out, or the
+        user asked more than `per_second` times this second)."""
         stock, _, reservations = _keys(coupon_id)
+        rate = f"coupon:{{{coupon_id}}}:rate:{user_id}:{int(time.time())}"  # the same hash slot as the rest
         answer = await self._reserve(
-            keys=[stock, reservations], args=[user_id, reservation_id, RESERVATIONS_TTL]
+            keys=[stock, reservations, rate],
+            args=[user_id, reservation_id, RESERVATIONS_TTL, per_second, 2000],
         )
         if answer[0] == 1:
             return Reserved(new=True)
         if answer[0] == SOLD_OUT:
             return Reserved(new=False, sold_out=True)
+        if answer[0] == RATE_LIMITED:
+            return Reserved(new=False, rate_limited=True)
         rid, _, flag = answer[1].decode().partition("|")
         return Reserved(new=False, existing_id=rid, published=flag == "1")
 

@@ -35,7 +35,7 @@ class ReservationStatusOut(ReservationOut):
     status_code=202,
     response_model=ReservationOut,
     responses={200: {"description": "A repeat: the user's first reservation", "model": ReservationOut}}
-    | problems(401, 404, 409, 503),
+    | problems(401, 404, 409, 429, 503),
 )
 async def request_issue(
     coupon_id: Annotated[int, path_id("couponId")], caller: Caller, request: Request

@@ -20,7 +20,7 @@ from prometheus_client import Counter
 from commerce_contracts.events.coupon_issue import CouponIssueRequested
 from commerce_contracts.registry import COUPON_ISSUE
 from commerce_kit import messaging
-from commerce_kit.errors import DependencyUnavailable, Forbidden
+from commerce_kit.errors import DependencyUnavailable, Forbidden, RateLimited
 from commerce_kit.settings import ServiceSettings
 from coupon_service.adapters import issue_requests as sql
 from coupon_service.adapters import repository as repo
@@ -75,9 +75,11 @@ class Reservations:
         settings: ServiceSettings,
         ids: ReservationIds,
         policies: PolicyCache,
+        rate_per_user: int = 5,
     ) -> None:
         self.pool, self.gate, self.broker, self.settings = pool, gate, broker, settings
         self.ids, self.policies = ids, policies
+        self.rate_per_user = rate_per_user
 
     async def request(self, user_id: int, coupon_id: int, now: datetime) -> Answer:
         policy = await self.policies.get(coupon_id)
@@ -88,7 +90,10 @@ class Reservations:
             ACCEPTED.labels("not_issuable").inc()
             raise CouponNotIssuable(f"Coupon {coupon_id} is not being issued now")
         reservation_id = self.ids.new(coupon_id, user_id)
-        reserved = await self.gate.reserve(coupon_id, user_id, reservation_id)
+        reserved = await self.gate.reserve(coupon_id, user_id, reservation_id, per_second=self.rate_per_user)
+        if reserved.rate_limited:
+            ACCEPTED.labels("rate_limited").inc()
+            raise RateLimited(f"At most {self.rate_per_user} issue requests per second per user")
         if reserved.sold_out:
             ACCEPTED.labels("sold_out").inc()
             raise CouponSoldOut(f"Coupon {coupon_id} is sold out")

@@ -39,7 +39,7 @@ class PaymentOut(ApiResponse):
     "/payments",
     status_code=201,
     response_model=PaymentOut,
-    responses=problems(400, 401, 403, 404, 409, 422, 503),
+    responses=problems(400, 401, 403, 404, 409, 422, 429, 503),
 )
 async def pay(
     body: PayRequest,
@@ -50,7 +50,8 @@ async def pay(
     """Pay an order with the wallet: stock, balance and coupon are taken, or nothing is. 201 with the
     payment, or 409 with the reason (INSUFFICIENT_STOCK, INSUFFICIENT_BALANCE, COUPON_UNAVAILABLE,
     INVALID_ORDER_STATE). 503 when a service it needs is away; the payment then finishes on its own and
-    a retry with the same `Idempotency-Key` sees its outcome."""
+    a retry with the same `Idempotency-Key` sees its outcome. 429 beyond PAYMENT_RATE_PER_USER."""
+    await request.app.state.rate_limiter.check(caller.user_id)
     answer = await payments(request).pay(caller.user_id, body.order_id, validate_key(idempotency_key))
     if answer.status_code >= 400:
         return ProblemResponse(answer.body, status_code=answer.status_code)
