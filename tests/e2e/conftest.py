@@ -66,6 +66,10 @@ def suite(test_env: dict[str, str]) -> Iterator[RunningSuite]:
         "GATEWAY_PORT": str(free_port()),
         "SERVICE_PORT_BASE": str(_service_port_base()),
         "JWT_SECRET": secrets.token_urlsafe(48),
+        # Above what the concurrency tests send for one user at once (20 retries of one payment);
+        # the rate-limit tests go beyond it.
+        "PAYMENT_RATE_PER_USER": "50",
+        "COUPON_ISSUE_RATE_PER_USER": "50",
     }
     running = Suite(env)
     running.start()  # migrations, services ready, gateway /health 200 (bounded waits)
