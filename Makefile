@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS ?= never
 # `make test` tests these package directories in this order, each in an environment holding only
 # that package, its dependencies and its dev group. Add a new library or service here.
 TEST_PACKAGES := libs/contracts libs/kit services/user services/catalog services/coupon services/order \
-	services/payment
+	services/payment services/ranking
 # Tests use this machine's servers (`make infra`), not containers, unless told otherwise.
 export TEST_INFRA ?= local
 

@@ -1,15 +1,9 @@
 """Fixtures for the ranking service's tests: the app on a fresh, migrated database and a real broker
 (integration), with a clock the tests move so that each test has calendar days of its own; events
-to publish; a stand-in for the order service's paid-orders API. Unit tests need none of them.
-
-tests/e2e_pending holds an end-to-end test for /tests/e2e (it needs the whole suite): not collected
-here.
-"""
+to publish. Unit tests need none of them."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import contextlib
 import itertools
 import socket
@@ -19,29 +13,20 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from asgi_lifespan import LifespanManager
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 import ranking_service
 from commerce_contracts.events.payments import PaidLine, PaymentCompleted, PaymentRefunded
 from commerce_contracts.registry import PAYMENT_COMPLETED, PAYMENT_REFUNDED
 from commerce_kit import db
-from commerce_kit.auth import TokenVerifier
-from commerce_kit.errors import AppError
 from commerce_kit.messaging import create_broker, publish
-from commerce_kit.settings import LOCAL_JWT_SECRET
 from commerce_kit.testing import eventually, tokens
 from ranking_service.app import create_app
 from ranking_service.settings import RankingSettings
-
-collect_ignore = ["e2e_pending"]
 
 MIGRATIONS = Path(ranking_service.__file__).parent / "migrations"
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -86,55 +71,13 @@ def fresh_id() -> Callable[[], int]:
     return lambda: next(_ids)
 
 
-# --- the order service's paid orders: a stand-in serving the documented contract -----------------
+# --- the order service is not running here -------------------------------------------------------
+# The backfill from the order service's paid orders is tested end to end, with the real order service,
+# in /tests/e2e/test_ranking.py. Here the order service's address answers nothing, and the schema's
+# backfill is marked done, so that rebuilds recompute from the stored sales only.
 
 
-class OrderStandIn:
-    """`GET /internal/v1/orders/paid?cursor=&size=` (being added to the order service by the lead), as
-    docs say it answers, over the list `orders`: a real HTTP server that checks the SERVICE token
-    and pages with an opaque cursor. From the `fail_from_request`-th request (1-based) on, it answers
-    500; while `hold` is set, requests wait until it is released (a slow order service)."""
-
-    def __init__(self) -> None:
-        self.orders: list[dict[str, Any]] = []
-        self.cursors_asked: list[str | None] = []
-        self.fail_from_request: int | None = None
-        self.hold: asyncio.Event | None = None
-        self.waiting = 0
-        self._verifier = TokenVerifier(LOCAL_JWT_SECRET)
-
-    def reset(self, orders: list[dict[str, Any]] | None = None) -> None:
-        self.orders, self.cursors_asked, self.fail_from_request = orders or [], [], None
-        self.hold, self.waiting = None, 0
-
-    def app(self) -> Starlette:
-        async def paid(request: Request) -> JSONResponse:
-            try:
-                self._verifier.from_header(request.headers.get("authorization")).require_service()
-            except AppError as refused:
-                return JSONResponse(refused.problem(), status_code=refused.status)
-            if self.hold is not None:
-                self.waiting += 1
-                await self.hold.wait()
-            cursor = request.query_params.get("cursor")
-            self.cursors_asked.append(cursor)
-            if self.fail_from_request is not None and len(self.cursors_asked) >= self.fail_from_request:
-                return JSONResponse({"code": "INTERNAL_ERROR", "detail": "a bad day"}, status_code=500)
-            size = int(request.query_params["size"])
-            start = int(base64.urlsafe_b64decode(cursor)) if cursor else 0
-            end = start + size
-            more = end < len(self.orders)
-            return JSONResponse(
-                {
-                    "items": self.orders[start:end],
-                    "nextCursor": base64.urlsafe_b64encode(str(end).encode()).decode() if more else None,
-                }
-            )
-
-        return Starlette(routes=[Route("/internal/v1/orders/paid", paid)])
-
-
-def free_port() -> int:
+def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -146,46 +89,24 @@ def monkeypatch_session() -> Iterator[pytest.MonkeyPatch]:
         yield mp
 
 
-@pytest_asyncio.fixture(scope="session")
-async def order_service(monkeypatch_session: pytest.MonkeyPatch) -> AsyncIterator[OrderStandIn]:
-    stand_in, port = OrderStandIn(), free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(stand_in.app(), host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: asyncio.sleep(0, server.started), timeout=10, what="the order stand-in")
-    monkeypatch_session.setenv("ORDER_SERVICE_URL", f"http://127.0.0.1:{port}")
-    yield stand_in
-    server.should_exit = True
-    await task
-
-
-@pytest_asyncio.fixture
-async def pending_backfill(order_service: OrderStandIn, pool: Any) -> AsyncIterator[OrderStandIn]:
-    """The backfill as a schema that starts empty has it (PENDING), for one test; the order stand-in
-    serves what the test gives it. Afterwards the backfill is DONE again, so that other tests'
-    rebuilds do not backfill."""
-    await pool.execute("UPDATE backfill SET status = 'PENDING', cursor = NULL, pages = 0, sales = 0")
-    order_service.reset()
-    yield order_service
-    if order_service.hold is not None:
-        order_service.hold.set()
-    order_service.reset()
-    await pool.execute("UPDATE backfill SET status = 'DONE', cursor = NULL")
-
-
 # --- the service ----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def settings(test_env: dict[str, str], order_service: OrderStandIn) -> RankingSettings:
+def settings(test_env: dict[str, str], monkeypatch_session: pytest.MonkeyPatch) -> RankingSettings:
+    monkeypatch_session.setenv("ORDER_SERVICE_URL", f"http://127.0.0.1:{closed_port()}")
     # The tests trigger every rebuild themselves.
     return RankingSettings(**test_env, RANKING_DAILY_REBUILD=False, RANKING_BACKFILL_ON_START=False)
 
 
-@pytest.fixture(scope="session")
-def migrated(settings: RankingSettings) -> RankingSettings:
+@pytest_asyncio.fixture(scope="session")
+async def migrated(settings: RankingSettings) -> RankingSettings:
     db.migrate(settings.database_url, settings.db_schema, MIGRATIONS)
+    conn = await asyncpg.connect(db.plain_url(settings.database_url))
+    try:
+        await conn.execute("UPDATE rankings.backfill SET status = 'DONE'")
+    finally:
+        await conn.close()
     return settings
 
 
@@ -355,3 +276,39 @@ def problem() -> Callable[[httpx.Response, int, str], dict[str, Any]]:
 def seoul() -> Callable[..., datetime]:
     """`seoul(day, hh, mm, ss)`: an instant given as a wall-clock time in Asia/Seoul."""
     return at
+
+
+class HeldCounts:
+    """After `hold()`, another session holds the per-day counts table (EXCLUSIVE: reads still pass),
+    so a rebuild that starts waits on it: it is surely still running while the test looks, until
+    `release()`."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn, self.transaction, self.released = conn, conn.transaction(), False
+
+    async def hold(self) -> None:
+        await self.transaction.start()
+        await self.conn.execute("LOCK TABLE rankings.product_day_sales IN EXCLUSIVE MODE")
+
+    async def waiting(self) -> int:
+        """Sessions waiting for the table (a running rebuild is one)."""
+        return await self.conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE relation = 'rankings.product_day_sales'::regclass"
+            " AND NOT granted"
+        )
+
+    async def release(self) -> None:
+        if not self.released and self.conn.is_in_transaction():
+            self.released = True
+            await self.transaction.commit()
+
+
+@pytest_asyncio.fixture
+async def held_counts(migrated: RankingSettings) -> AsyncIterator[HeldCounts]:
+    conn = await asyncpg.connect(db.plain_url(migrated.database_url))
+    held = HeldCounts(conn)
+    try:
+        yield held
+    finally:
+        await held.release()
+        await conn.close()

@@ -103,14 +103,14 @@ async def test_counters_older_than_any_window_are_dropped_and_the_sales_kept(
 
 
 async def test_while_a_rebuild_runs_every_other_trigger_answers_already_running(
-    client, pending_backfill, run_ended, today
+    client, held_counts, run_ended, today
 ):
-    pending_backfill.hold = asyncio.Event()  # the run waits in its backfill: it is surely running
+    await held_counts.hold()
     first = await client.post("/api/v1/admin/rankings/rebuild", headers=tokens.admin())
     assert first.status_code == 202 and first.json()["status"] == "STARTED"
     run_id = first.json()["runId"]
     assert first.headers["location"] == f"/api/v1/admin/rankings/rebuilds/{run_id}"
-    await eventually(lambda: asyncio.sleep(0, pending_backfill.waiting == 1), what="the run in its backfill")
+    await eventually(held_counts.waiting, what="the run waiting for the counts table")
 
     others = await asyncio.gather(
         *(client.post("/api/v1/admin/rankings/rebuild", headers=tokens.admin()) for _ in range(8))
@@ -119,7 +119,7 @@ async def test_while_a_rebuild_runs_every_other_trigger_answers_already_running(
         (202, {"status": "ALREADY_RUNNING", "runId": run_id})
     ] * 8
 
-    pending_backfill.hold.set()
+    await held_counts.release()
     assert (await run_ended(client, run_id))["status"] == "DONE"
     again = await client.post("/api/v1/admin/rankings/rebuild", headers=tokens.admin())
     assert again.json()["status"] == "STARTED"  # the lock went with the run

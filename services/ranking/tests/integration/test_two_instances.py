@@ -8,7 +8,7 @@ from ranking_service.domain.sales import Line, Sale
 
 
 async def test_two_instances_triggering_the_rebuild_at_once_run_it_once(
-    app, client, another_instance, pending_backfill, pool, run_ended, read_popular, today, seoul, fresh_id
+    app, client, another_instance, held_counts, pool, run_ended, read_popular, today, seoul, fresh_id
 ):
     product = fresh_id()
     await app.state.sales.record_sale(
@@ -18,8 +18,9 @@ async def test_two_instances_triggering_the_rebuild_at_once_run_it_once(
         "UPDATE product_day_sales SET quantity = 99 WHERE day = $1 AND product_id = $2", today, product
     )
     runs_before = await pool.fetchval("SELECT count(*) FROM rebuild_runs")
-    # The first backfill page waits, so that the run is surely still going when the other one asks.
-    pending_backfill.hold = asyncio.Event()
+    # The counts table is held by another session: the run waits on it, surely still going when the
+    # other instance asks.
+    await held_counts.hold()
 
     async with another_instance() as (_, second):
         answers = await asyncio.gather(
@@ -32,12 +33,11 @@ async def test_two_instances_triggering_the_rebuild_at_once_run_it_once(
         # The loser names the winner's run, unless it asked in the instant before that run was recorded.
         assert all(a.json()["runId"] in (run_id, None) for a in answers)
 
-        await eventually(lambda: asyncio.sleep(0, pending_backfill.waiting >= 1), what="the backfill asked")
-        pending_backfill.hold.set()
+        await eventually(held_counts.waiting, what="the run waiting for the counts table")
+        await held_counts.release()
         run = await run_ended(second, run_id)  # either instance tells the run's outcome
 
     assert run["status"] == "DONE"
-    assert pending_backfill.waiting == 1  # one backfill, one run
     assert await pool.fetchval("SELECT count(*) FROM rebuild_runs") == runs_before + 1
     assert [(i["productId"], i["soldQuantity"]) for i in await read_popular()] == [(product, 4)]
 
@@ -59,21 +59,19 @@ async def test_an_instance_sees_the_other_instances_sales_within_its_cache_ttl(
 
 
 async def test_an_instance_stopped_mid_run_lets_go_of_the_lock_and_its_run_is_interrupted(
-    app, client, another_instance, pending_backfill, run_ended, today
+    app, client, another_instance, held_counts, run_ended, today
 ):
-    pending_backfill.hold = asyncio.Event()
+    await held_counts.hold()
     async with another_instance() as (_, second):
         started = await second.post("/api/v1/admin/rankings/rebuild", headers=tokens.admin())
         assert started.json()["status"] == "STARTED"
-        await eventually(
-            lambda: asyncio.sleep(0, pending_backfill.waiting == 1), what="the run in its backfill"
-        )
+        await eventually(held_counts.waiting, what="the run waiting for the counts table")
     # The second instance has stopped (a deploy, a crash): its session and its lock are gone.
     run = await client.get(
         f"/api/v1/admin/rankings/rebuilds/{started.json()['runId']}", headers=tokens.admin()
     )
     assert run.json()["status"] == "INTERRUPTED"
-    pending_backfill.hold.set()
+    await held_counts.release()
     again = await client.post("/api/v1/admin/rankings/rebuild", headers=tokens.admin())
     assert again.json()["status"] == "STARTED"
     assert (await run_ended(client, again.json()["runId"]))["status"] == "DONE"

@@ -39,7 +39,7 @@ SUITE: tuple[Service, ...] = (
     Service("coupon", "coupon_service", ("/coupons", "/admin/coupons", "/users/{id}/coupons")),
     Service("order", "order_service", ("/orders", "/users/{id}/orders")),
     Service("payment", "payment_service", ("/payments",)),
-    # Service("ranking", "ranking_service", ("/products/popular", "/admin/rankings")),
+    Service("ranking", "ranking_service", ("/products/popular", "/admin/rankings")),
 )
 
 

@@ -1,13 +1,6 @@
 """Popular products end to end, through the gateway (SPEC.md section 6): real payments make the
 ranking (event path); then, on a ranking schema emptied as a new deployment starts, the rebuild
-backfills from the order service's paid orders and gives the same ranking (batch path).
-
-A spec for /tests/e2e, NOT collected in the ranking package (services/ranking/tests/conftest.py
-ignores this directory): it needs the whole suite. To wire it, the lead uncomments the ranking line of
-devstack's SUITE (paths /products/popular and /admin/rankings), adds commerce-ranking to the root dev
-dependencies, and moves this file to tests/e2e/test_ranking.py (it uses the `shop` and `suite`
-fixtures of tests/e2e/conftest.py).
-"""
+backfills from the order service's paid orders and gives the same ranking (batch path)."""
 
 from __future__ import annotations
 
