@@ -67,12 +67,14 @@ async def transactions(
         """
         SELECT id, type, amount, balance_after, order_id, payment_id, created_at
         FROM wallet_transactions
-        WHERE user_id = $1 AND ($2::bigint IS NULL OR id < $2)
+        WHERE user_id = $1 AND id < $2
         ORDER BY id DESC
         LIMIT $3
         """,
         user_id,
-        before_id,
+        # The first page reads below the largest id: one plan for every page (an `IS NULL OR` would
+        # give PostgreSQL's generic plan a filter instead of an index bound).
+        2**63 - 1 if before_id is None else before_id,
         limit,
     )
 
