@@ -3,10 +3,12 @@
 - every core document against the Kubernetes OpenAPI schemas (kubernetes-validate, strict, one fixed
   Kubernetes version), every Strimzi / CloudNativePG document against its operator's JSON Schema
   (deploy/k8s/crd-schemas);
-- then the rules that matter to us: probes, resources and a locked-down security context on every
-  workload; a PDB, an HPA and a migration Job for every service; Services, Ingress backends and
-  configuration that point at things that exist; /internal never routed; Kafka topics that match the
-  contract registry; pinned images and no placeholder secret in production.
+- then the rules that matter to us: all six services deployed; probes, resources and a locked-down
+  security context on every workload; a PDB, an HPA and a migration Job for every service; Services,
+  Ingress backends and configuration that point at things that exist; every public path of API.md
+  routed to its owner and /internal never; Kafka topics that match the contract registry; pinned
+  images and no placeholder secret in production; network policies that allow exactly the calls that
+  exist (evaluated on the rendered policies, both ends of every connection).
 
 Each check is a function returning the problems it found; the last tests feed broken copies to some
 of them, so a check that cannot fail is noticed.
@@ -15,19 +17,34 @@ of them, so a check that cannot fail is noticed.
 from __future__ import annotations
 
 import copy
+import ipaddress
+import itertools
 import json
 import re
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import jsonschema
 import kubernetes_validate
 import pytest
-from deploy_support import K8S, REQUIRED_CONFIG
+from deploy_support import (
+    API_ENDPOINTS,
+    CALLS,
+    K8S,
+    OWN_SETTINGS,
+    REQUIRED_CONFIG,
+    SERVICE_NAMES,
+    WHOLE_SUITE,
+    callees,
+    internal_calls_in_code,
+    redis_users,
+)
 
 from commerce_contracts import TOPICS
+from commerce_kit.settings import SERVICES
 from devstack.services import SUITE
 
 #: The Kubernetes version the manifests must be valid for (kubernetes-validate ships 1.25 ... 1.37).
@@ -62,17 +79,35 @@ NEVER_ROUTED = [
     "/health/ready",
 ]
 #: Where the gateway must send each public path: the route table of the local gateway
-#: (tools/devstack services.SUITE), with {id} filled in and a sub-path of each, and the API docs.
+#: (tools/devstack services.SUITE) and of the whole suite (deploy_support.WHOLE_SUITE: SUITE plus the
+#: services not in it yet), with {id} filled in and a sub-path of each; every endpoint of API.md; the
+#: API docs of all six.
 PUBLIC_ROUTES = (
     {
         probe: service.name
-        for service in SUITE
+        for service in (*SUITE, *WHOLE_SUITE)
         for path in service.paths
         for probe in (f"/api/v1{path}".replace("{id}", "7"), f"/api/v1{path}/x".replace("{id}", "7"))
     }
-    | {f"/docs/{s.name}": s.name for s in SUITE}
-    | {f"/docs/{s.name}/openapi.json": s.name for s in SUITE}
+    | {f"/api/v1{path}".split("?")[0]: owner for _, path, owner in API_ENDPOINTS}
+    | {f"/docs/{name}": name for name in SERVICE_NAMES}
+    | {f"/docs/{name}/openapi.json": name for name in SERVICE_NAMES}
 )
+#: Under a routed prefix, but not a public path of any service: the gateway sends them nowhere.
+NOT_PUBLIC = [
+    "/api/v1/users",
+    "/api/v1/users/7",
+    "/api/v1/users/7/wallet",
+    "/api/v1/users/7/balancesheet",
+    "/api/v1/admin",
+    "/api/v1/admin/",
+    "/api/v2/products",
+    "/",
+]
+#: A private address of the VPC standing for the managed PostgreSQL, Kafka and Redis (their hosts in
+#: overlays/production/config.env resolve to such addresses), and one on the internet.
+VPC_ADDRESS = "10.20.30.40"
+INTERNET_ADDRESS = "203.0.113.10"
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -474,10 +509,248 @@ def config_problems(docs: list[dict[str, Any]], *, out_of_band: dict[str, set[st
                     check_host(
                         where, f"{name.upper()}_SERVICE_URL", urlsplit(url).hostname, urlsplit(url).port or 80
                     )
+            if url := values.get("DATA_PLATFORM_URL"):
+                parts = urlsplit(url)
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+                check_host(where, "DATA_PLATFORM_URL", parts.hostname, port)
+    return problems
+
+
+def environment_values(docs: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str | None]:
+    """What a container finds in its environment: ConfigMap values and `env` values (Secret keys as
+    None: their values are not in the render)."""
+    maps = {d["metadata"]["name"]: d.get("data", {}) for d in of_kind(docs, "ConfigMap")}
+    values: dict[str, str | None] = {}
+    for source in container.get("envFrom", []):
+        if ref := source.get("configMapRef"):
+            values.update(maps.get(ref["name"], {}))
+        if ref := source.get("secretRef"):
+            values.update(
+                dict.fromkeys(
+                    key
+                    for d in of_kind(docs, "Secret")
+                    if d["metadata"]["name"] == ref["name"]
+                    for key in (*d.get("data", {}), *d.get("stringData", {}))
+                )
+            )
+    for env in container.get("env", []):
+        values[env["name"]] = env.get("value")
+    return values
+
+
+def own_configuration_problems(docs: list[dict[str, Any]]) -> list[str]:
+    """Each service finds the services it calls at their Kubernetes Service (http://<name>:8000) and
+    its own settings: payment an external DATA_PLATFORM_URL (or, in a render that runs a stand-in,
+    that stand-in's Service), ranking a valid APP_ZONE."""
+    problems = []
+    ports = {s["metadata"]["name"]: {p["port"] for p in s["spec"]["ports"]} for s in of_kind(docs, "Service")}
+    for deployment in service_deployments(docs):
+        name = pod_labels(deployment)["app.kubernetes.io/name"]
+        values = environment_values(docs, pod_spec(deployment)["containers"][0])
+        for callee in sorted(callees(name)):
+            url = values.get(f"{callee.upper()}_SERVICE_URL") or ""
+            if (urlsplit(url).hostname, urlsplit(url).port) != (callee, 8000):
+                problems.append(f"{name}: {callee.upper()}_SERVICE_URL is {url!r}, not http://{callee}:8000")
+            elif 8000 not in ports.get(callee, set()):
+                problems.append(f"{name}: no Service {callee} on port 8000")
+        for variable in sorted(OWN_SETTINGS.get(name, set())):
+            if not values.get(variable):
+                problems.append(f"{name}: {variable} is not set")
+        if url := values.get("DATA_PLATFORM_URL"):
+            host = urlsplit(url).hostname or ""
+            if "." in host and urlsplit(url).scheme != "https":
+                problems.append(f"{name}: the external DATA_PLATFORM_URL {url} is not https")
+            if "." not in host and host not in ports:
+                problems.append(f"{name}: DATA_PLATFORM_URL {url} is neither external nor a Service here")
+        if zone := values.get("APP_ZONE"):
+            try:
+                ZoneInfo(zone)
+            except (KeyError, ValueError):
+                problems.append(f"{name}: APP_ZONE {zone!r} is not a time zone")
+    return problems
+
+
+# ------------------------------------------------------------------------- network policies, evaluated
+#
+# A connection is allowed when the source pod's egress policies and the destination pod's ingress
+# policies both let it through (a pod no policy of that direction selects is open in that direction).
+# An end is a pod, {"namespace": ..., "labels": {...}}, or an address outside the cluster, {"ip": ...}.
+
+
+def pod(namespace: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"namespace": namespace, "labels": labels}
+
+
+def policy_types(policy: dict[str, Any]) -> list[str]:
+    spec = policy["spec"]
+    return spec.get("policyTypes") or ["Ingress", *(["Egress"] if "egress" in spec else [])]
+
+
+def peer_matches(rule_peer: dict[str, Any], end: dict[str, Any], policy_namespace: str) -> bool:
+    if "ipBlock" in rule_peer:
+        if "ip" not in end:
+            return False  # pod addresses are the CNI's business: never counted on here
+        address, block = ipaddress.ip_address(end["ip"]), rule_peer["ipBlock"]
+        return address in ipaddress.ip_network(block["cidr"]) and not any(
+            address in ipaddress.ip_network(e) for e in block.get("except", [])
+        )
+    if "ip" in end:
+        return False
+    namespaces = rule_peer.get("namespaceSelector")
+    if namespaces is None:
+        if end["namespace"] != policy_namespace:
+            return False
+    elif not selects(namespaces, {"kubernetes.io/metadata.name": end["namespace"]}):
+        return False
+    pods = rule_peer.get("podSelector")
+    return pods is None or selects(pods, end["labels"])
+
+
+def port_matches(ports: list[dict[str, Any]] | None, port: int, protocol: str) -> bool:
+    if not ports:
+        return True
+    for entry in ports:
+        if entry.get("protocol", "TCP") != protocol:
+            continue
+        if "port" not in entry:
+            return True
+        if isinstance(entry["port"], int) and entry["port"] <= port <= entry.get("endPort", entry["port"]):
+            return True
+    return False
+
+
+def lets_through(
+    policies: list[dict[str, Any]],
+    own: dict[str, Any],
+    direction: str,
+    other: dict[str, Any],
+    port: int,
+    protocol: str,
+) -> bool:
+    rules_key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    selecting = [
+        p
+        for p in policies
+        if p["metadata"].get("namespace", NAMESPACE) == own["namespace"]
+        and direction in policy_types(p)
+        and selects(p["spec"]["podSelector"], own["labels"])
+    ]
+    if not selecting:
+        return True
+    return any(
+        (not rule.get(peers_key) or any(peer_matches(r, other, own["namespace"]) for r in rule[peers_key]))
+        and port_matches(rule.get("ports"), port, protocol)
+        for p in selecting
+        for rule in p["spec"].get(rules_key, [])
+    )
+
+
+def connection_allowed(
+    policies: list[dict[str, Any]],
+    source: dict[str, Any],
+    target: dict[str, Any],
+    port: int,
+    protocol: str = "TCP",
+) -> bool:
+    out = "ip" in source or lets_through(policies, source, "Egress", target, port, protocol)
+    into = "ip" in target or lets_through(policies, target, "Ingress", source, port, protocol)
+    return out and into
+
+
+def network_policy_problems(docs: list[dict[str, Any]]) -> list[str]:
+    """With the rendered policies: service -> service on 8000 exactly for CALLS; ingress-nginx and
+    Prometheus -> every service; nobody else in; out of the pods only DNS, PostgreSQL (services and
+    migrations), Kafka (services), Redis (the services using it), the data platform (payment), at the
+    ports the configuration documents."""
+    policies = of_kind(docs, "NetworkPolicy")
+    problems = []
+    deployments = {pod_labels(d)["app.kubernetes.io/name"]: d for d in service_deployments(docs)}
+    services = {name: pod(NAMESPACE, pod_labels(d)) for name, d in deployments.items()}
+    migrations = {
+        name_of(j): pod(NAMESPACE, pod_labels(j))
+        for j in of_kind(docs, "Job")
+        if pod_labels(j).get("app.kubernetes.io/component") == "migration"
+    }
+    config = next(
+        d["data"] for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"].startswith("commerce-config")
+    )
+    kafka_ports = {int(s.rpartition(":")[2]) for s in config["KAFKA_BOOTSTRAP_SERVERS"].split(",")}
+    redis_port = urlsplit(config["REDIS_URL"]).port or 6379
+    postgres_port = 5432  # DATABASE_URL is in the Secret made out of band (deploy/README.md)
+    vpc, internet = {"ip": VPC_ADDRESS}, {"ip": INTERNET_ADDRESS}
+    dns = pod("kube-system", {"k8s-app": "kube-dns"})
+
+    def expect(what: str, allowed: bool, *connection: Any) -> None:
+        if connection_allowed(policies, *connection) != allowed:
+            problems.append(f"{what} is {'denied' if allowed else 'allowed'}")
+
+    for (a, source), (b, target) in itertools.product(services.items(), repeat=2):
+        if a != b:
+            expect(f"{a} -> {b}:8000", (a, b) in CALLS, source, target, 8000)
+    controller = pod("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
+    prometheus = pod("monitoring", {"app.kubernetes.io/name": "prometheus"})
+    for name, target in services.items():
+        expect(f"ingress-nginx -> {name}:8000", True, controller, target, 8000)
+        expect(f"prometheus -> {name}:8000", True, prometheus, target, 8000)
+        expect(f"ingress-nginx -> {name}:9000", False, controller, target, 9000)
+        expect(
+            f"another pod of ingress-nginx -> {name}", False, pod("ingress-nginx", {"app": "x"}), target, 8000
+        )
+        expect(f"a pod of namespace default -> {name}", False, pod("default", {}), target, 8000)
+        expect(f"an unlabelled pod of {NAMESPACE} -> {name}", False, pod(NAMESPACE, {}), target, 8000)
+        expect(f"the internet -> {name}", False, internet, target, 8000)
+    for name, source in services.items():
+        expect(f"{name} -> DNS (UDP)", True, source, dns, 53, "UDP")
+        expect(f"{name} -> DNS (TCP)", True, source, dns, 53)
+        expect(f"{name} -> PostgreSQL:{postgres_port}", True, source, vpc, postgres_port)
+        for port in sorted(kafka_ports):
+            expect(f"{name} -> Kafka:{port}", True, source, vpc, port)
+        expect(f"{name} -> Redis:{redis_port}", name in redis_users(), source, vpc, redis_port)
+        platform = environment_values(docs, pod_spec(deployments[name])["containers"][0]).get(
+            "DATA_PLATFORM_URL"
+        )
+        port = 443
+        if platform is not None:
+            port = urlsplit(platform).port or (443 if urlsplit(platform).scheme == "https" else 80)
+        expect(
+            f"{name} -> the internet:{port} (the data platform)", platform is not None, source, internet, port
+        )
+        expect(f"{name} -> the internet:80", False, source, internet, 80)
+        expect(f"{name} -> the VPC:22", False, source, vpc, 22)
+        expect(f"{name} -> a pod of namespace default", False, source, pod("default", {}), 8000)
+    for name, source in migrations.items():
+        expect(f"{name} -> DNS", True, source, dns, 53, "UDP")
+        expect(f"{name} -> PostgreSQL:{postgres_port}", True, source, vpc, postgres_port)
+        for port in sorted(kafka_ports):
+            expect(f"{name} -> Kafka:{port}", False, source, vpc, port)
+        for target_name, target in services.items():
+            expect(f"{name} -> {target_name}:8000", False, source, target, 8000)
     return problems
 
 
 # ------------------------------------------------------------------------------------------------ tests
+
+
+def test_the_route_tables_agree():
+    # WHOLE_SUITE is services.SUITE plus what it does not list yet; the six of docs/conventions.md.
+    assert [s.name for s in WHOLE_SUITE] == list(SERVICES)
+    whole = {s.name: s for s in WHOLE_SUITE}
+    assert [s for s in SUITE if whole.get(s.name) != s] == []
+    for _, path, owner in API_ENDPOINTS:
+        assert owner in whole, path
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_every_service_of_the_suite_is_deployed(render, name):
+    docs = render(name)
+    deployed = {pod_labels(d)["app.kubernetes.io/name"] for d in service_deployments(docs)}
+    assert deployed == set(SERVICE_NAMES)
+    for service in SERVICE_NAMES:
+        assert f"Service/{service}" in {name_of(s) for s in of_kind(docs, "Service")}
+        assert f"ServiceAccount/{service}" in {name_of(s) for s in of_kind(docs, "ServiceAccount")}
+        assert {f"{service}-api", f"{service}-docs", f"{service}-openapi"} <= {
+            i["metadata"]["name"] for i in of_kind(docs, "Ingress")
+        }
 
 
 @pytest.mark.parametrize("name", RENDERS)
@@ -524,6 +797,27 @@ def test_the_ingress_routes_public_paths_and_never_internal_ones(render, name):
     assert {probe: route(docs, probe) for probe in PUBLIC_ROUTES} == PUBLIC_ROUTES
 
 
+@pytest.mark.parametrize("name", RENDERS)
+def test_the_ingress_routes_nothing_but_the_public_paths(render, name):
+    docs = render(name)
+    assert {probe: route(docs, probe) for probe in NOT_PUBLIC} == dict.fromkeys(NOT_PUBLIC)
+
+
+def test_popular_products_go_to_the_ranking_service_and_the_rest_to_the_catalog(render):
+    docs = render("overlays/production")
+    assert route(docs, "/api/v1/products/popular") == "ranking"
+    assert route(docs, "/api/v1/products/popular/x") == "ranking"
+    assert route(docs, "/api/v1/products") == "catalog"
+    assert route(docs, "/api/v1/products/7") == "catalog"
+    assert route(docs, "/api/v1/admin/products/7/options/3/stock") == "catalog"
+    assert route(docs, "/api/v1/admin/rankings/rebuild") == "ranking"
+    # The users' sub-resources go to three services.
+    assert route(docs, "/api/v1/users/7/coupons") == "coupon"
+    assert route(docs, "/api/v1/users/7/orders") == "order"
+    assert route(docs, "/api/v1/users/7/balance/charge") == "user"
+    assert route(docs, "/api/v1/users/7/transactions") == "user"
+
+
 def test_the_docs_ingresses_tell_the_service_its_public_prefix(render):
     docs = render("overlays/production")
     docs_paths = [(i, p) for i, p in ingress_paths(docs) if p["path"].startswith("/docs/")]
@@ -538,6 +832,53 @@ def test_the_docs_ingresses_tell_the_service_its_public_prefix(render):
 def test_service_containers_find_their_configuration(render, name):
     out_of_band = OUT_OF_BAND_SECRETS if name == "overlays/production" else {}
     assert config_problems(render(name), out_of_band=out_of_band) == []
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_each_service_finds_the_services_it_calls_and_its_own_settings(render, name):
+    assert own_configuration_problems(render(name)) == []
+
+
+def test_production_sends_payments_to_the_external_data_platform(render):
+    docs = render("overlays/production")
+    payment = next(d for d in service_deployments(docs) if d["metadata"]["name"] == "payment")
+    url = environment_values(docs, pod_spec(payment)["containers"][0])["DATA_PLATFORM_URL"]
+    assert urlsplit(url).scheme == "https" and "." in (urlsplit(url).hostname or "")
+    others = [d for d in service_deployments(docs) if d["metadata"]["name"] != "payment"]
+    assert [
+        d for d in others if "DATA_PLATFORM_URL" in environment_values(docs, pod_spec(d)["containers"][0])
+    ] == []
+
+
+def test_the_local_stand_in_receives_the_payments(render):
+    docs = render("overlays/local")
+    payment = next(d for d in service_deployments(docs) if d["metadata"]["name"] == "payment")
+    url = urlsplit(environment_values(docs, pod_spec(payment)["containers"][0])["DATA_PLATFORM_URL"])
+    service = next(s for s in of_kind(docs, "Service") if s["metadata"]["name"] == url.hostname)
+    assert url.port in {p["port"] for p in service["spec"]["ports"]} and url.path == "/payments"
+    stand_in = next(
+        w for w in workloads(docs) if selects({"matchLabels": service["spec"]["selector"]}, pod_labels(w))
+    )
+    app = pod_spec(stand_in)["containers"][0]
+    assert app["image"] == pod_spec(payment)["containers"][0]["image"]
+    script = " ".join(app["command"] + app.get("args", []))
+    assert "commerce_kit.testing.dataplatform" in script and 'host="0.0.0.0"' in script
+    assert f"port={url.port}" in script
+
+
+@pytest.mark.parametrize("name", ["overlays/local", "all-components"])
+def test_postgresql_takes_every_connection_pool(render, name):
+    # Each pod opens up to DB_POOL_MAX connections: at the HPAs' maximum that must fit in max_connections
+    # (with room for the migrations, the operator and a psql).
+    docs = render(name)
+    config = next(
+        d["data"] for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"].startswith("commerce-config")
+    )
+    pools = sum(h["spec"]["maxReplicas"] for h in of_kind(docs, "HorizontalPodAutoscaler")) * int(
+        config["DB_POOL_MAX"]
+    )
+    (cluster,) = of_kind(docs, "Cluster")
+    assert pools + 20 <= int(cluster["spec"]["postgresql"]["parameters"]["max_connections"])
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
@@ -582,40 +923,27 @@ def test_production_lets_the_hpa_own_the_replica_count(render):
 def test_production_runs_under_network_policies(render):
     docs = render("overlays/production")
     policies = of_kind(docs, "NetworkPolicy")
-    deny_all = [
-        p
-        for p in policies
-        if p["spec"]["podSelector"] == {}
-        and p["spec"]["policyTypes"] == ["Ingress"]
-        and not p["spec"].get("ingress")
-    ]
-    assert deny_all, "no default deny-all ingress policy"
-
-    def allowed_from(labels: dict[str, str], peer: dict[str, Any]) -> bool:
-        return any(
-            selects(p["spec"]["podSelector"], labels)
-            and peer in rule.get("from", [])
-            and 8000 in [port.get("port") for port in rule.get("ports", [])]
+    for direction in ("Ingress", "Egress"):
+        deny_all = [
+            p
             for p in policies
-            for rule in p["spec"].get("ingress", [])
-        )
+            if p["spec"]["podSelector"] == {}
+            and p["spec"]["policyTypes"] == [direction]
+            and not p["spec"].get(direction.lower())
+        ]
+        assert deny_all, f"no default deny-all {direction.lower()} policy"
+    # Who may talk to whom: exactly the internal calls that exist, the ingress controller and
+    # Prometheus in, DNS / PostgreSQL / Kafka / Redis / the data platform out.
+    assert network_policy_problems(docs) == []
 
-    ingress_controller = {
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
-        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
-    }
-    services = {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "service"}}}
-    for deployment in service_deployments(docs):
-        labels = pod_labels(deployment)
-        assert allowed_from(labels, ingress_controller), (
-            f"{name_of(deployment)}: unreachable from ingress-nginx"
-        )
-        assert allowed_from(labels, services), f"{name_of(deployment)}: unreachable from the other services"
-        assert any(
-            selects(p["spec"]["podSelector"], labels)
-            and any("monitoring" in json.dumps(rule.get("from", [])) for rule in p["spec"].get("ingress", []))
-            for p in policies
-        ), f"{name_of(deployment)}: Prometheus cannot scrape it"
+
+def test_the_policies_know_every_internal_call_of_the_code():
+    # The paths each service's code asks for under /internal/v1, matched against the routes of the
+    # others' entrypoints/internal.py: a new call fails here until CALLS (and the policies) have it.
+    in_code = internal_calls_in_code()
+    assert in_code - CALLS == set(), "calls the network policies do not allow"
+    present = {n for n in SERVICE_NAMES if (K8S.parents[1] / "services" / n / "src").is_dir()}
+    assert {c for c in CALLS if c[0] in present and c[1] in present} - in_code == set(), "calls no code makes"
 
 
 def test_network_policies_are_opt_in(render):
@@ -725,3 +1053,46 @@ def test_config_check_catches_an_in_cluster_host_that_does_not_exist(render):
     problems = config_problems(docs, out_of_band=OUT_OF_BAND_SECRETS)
     assert any("REDIS_URL points at redis:6379" in p for p in problems)
     assert any("TOPIC_PREFIX is not set" in p for p in problems)
+
+
+def test_ingress_check_catches_popular_products_going_to_the_catalog(render):
+    docs = copy.deepcopy(render("overlays/production"))
+    ranking = next(i for i in of_kind(docs, "Ingress") if i["metadata"]["name"] == "ranking-api")
+    paths = ranking["spec"]["rules"][0]["http"]["paths"]
+    paths[:] = [p for p in paths if p["path"] != "/api/v1/products/popular"]
+    assert route(docs, "/api/v1/products/popular") == "catalog"
+
+
+def test_network_policy_check_catches_a_missing_call_and_an_open_door(render):
+    docs = copy.deepcopy(render("overlays/production"))
+    docs = [d for d in docs if d["metadata"]["name"] != "allow-internal-calls-from-ranking"]
+    everyone = {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "service"}}}
+    docs.append(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "allow-all-services", "namespace": NAMESPACE},
+            "spec": {
+                **everyone,
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": [everyone]}],
+                "egress": [{"to": [everyone]}, {"ports": [{"port": 6379}]}],
+            },
+        }
+    )
+    problems = network_policy_problems(docs)
+    assert "user -> catalog:8000 is allowed" in problems
+    assert "order -> Redis:6379 is allowed" in problems
+    docs.pop()
+    assert "ranking -> order:8000 is denied" in network_policy_problems(docs)
+
+
+def test_own_configuration_check_catches_a_missing_data_platform_and_a_bad_zone(render):
+    docs = copy.deepcopy(render("overlays/production"))
+    for config in of_kind(docs, "ConfigMap"):
+        config["data"].pop("DATA_PLATFORM_URL", None)
+        if "APP_ZONE" in config["data"]:
+            config["data"]["APP_ZONE"] = "Mars/Olympus_Mons"
+    problems = own_configuration_problems(docs)
+    assert "payment: DATA_PLATFORM_URL is not set" in problems
+    assert any("APP_ZONE 'Mars/Olympus_Mons'" in p for p in problems)

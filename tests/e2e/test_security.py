@@ -13,7 +13,6 @@ import time
 import jwt
 import pytest
 import pytest_asyncio
-
 from shop import Shop, assert_problem, line
 
 
@@ -25,6 +24,11 @@ def bad_tokens(secret: str, user: int) -> dict[str, dict[str, str]]:
     later = int(time.time()) + 600
     good = jwt.encode({"sub": str(user), "roles": [], "exp": later}, secret, algorithm="HS256")
     header, _, signature = good.split(".")
+    admin_claims = {
+        "sub": str(user),
+        "roles": ["ADMIN"],
+        "exp": later,
+    }  # the payload changed, not the signature
     return {
         "missing": {},
         "expired": {
@@ -34,9 +38,7 @@ def bad_tokens(secret: str, user: int) -> dict[str, dict[str, str]]:
         "alg none": {
             "Authorization": f"Bearer {_b64({'alg': 'none'})}.{_b64({'sub': str(user), 'exp': later})}."
         },
-        "tampered": {
-            "Authorization": f"Bearer {header}.{_b64({'sub': str(user), 'roles': ['ADMIN'], 'exp': later})}.{signature}"
-        },
+        "tampered": {"Authorization": f"Bearer {header}.{_b64(admin_claims)}.{signature}"},
         "garbage": {"Authorization": "Bearer abc.def.ghi"},
     }
 
