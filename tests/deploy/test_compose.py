@@ -223,10 +223,11 @@ def test_payment_sends_to_the_data_platform_stand_in(services):
         stand_in["image"] == services["payment"]["image"]
         and stand_in["build"] == services["payment"]["build"]
     )
-    script = " ".join(stand_in["command"])
-    assert "commerce_kit.testing.dataplatform" in script
+    command = stand_in["command"]
+    assert command[:3] == ["python", "-m", "commerce_kit.testing.dataplatform"]
     # Listening on every interface (payment is another container), on the port of the URL.
-    assert 'host="0.0.0.0"' in script and f"port={url.port}" in script
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert command[command.index("--port") + 1] == str(url.port)
     assert depends(services["payment"])[url.hostname]["condition"] == "service_healthy"
     assert "ports" not in stand_in
 
@@ -235,10 +236,11 @@ def test_the_data_platform_stand_in_serves(tmp_path):
     # The stand-in's command as compose runs it (port aside), with this environment's commerce_kit.
     command = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["data-platform"]["command"]
     port = free_port()
-    script = command[-1].replace("port=8199", f"port={port}")
-    assert command[:2] == ["python", "-c"] and script != command[-1]
+    arguments = command[1:]
+    arguments[arguments.index("--port") + 1] = str(port)
+    assert command[0] == "python"
     process = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         wait_for_port(port, process)

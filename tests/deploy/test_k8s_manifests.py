@@ -862,8 +862,8 @@ def test_the_local_stand_in_receives_the_payments(render):
     app = pod_spec(stand_in)["containers"][0]
     assert app["image"] == pod_spec(payment)["containers"][0]["image"]
     script = " ".join(app["command"] + app.get("args", []))
-    assert "commerce_kit.testing.dataplatform" in script and 'host="0.0.0.0"' in script
-    assert f"port={url.port}" in script
+    assert "commerce_kit.testing.dataplatform" in script and "--host 0.0.0.0" in script
+    assert f"--port {url.port}" in script
 
 
 @pytest.mark.parametrize("name", ["overlays/local", "all-components"])

@@ -6,7 +6,7 @@ DATA_PLATFORM_URL at it; tests use it to count deliveries and to make it fail on
     GET  /_deliveries         {"received": n, "unique": n, "byKey": {key: count}, "payments": [...]}
     POST /_mode               {"mode": "ok" | "fail" | "slow", "delaySeconds": s} how to answer from now on
 
-    python -m commerce_kit.testing.dataplatform --port 8199
+    python -m commerce_kit.testing.dataplatform --port 8199 [--host 0.0.0.0]
 """
 
 from __future__ import annotations
@@ -118,11 +118,12 @@ async def serving(port: int | None = None):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8199)
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 in a container")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s data-platform %(message)s")
     platform = Platform()
-    log.info("listening on http://127.0.0.1:%d/payments", args.port)
-    uvicorn.run(platform.app(), host="127.0.0.1", port=args.port, log_config=None, access_log=False)
+    log.info("listening on http://%s:%d/payments", args.host, args.port)
+    uvicorn.run(platform.app(), host=args.host, port=args.port, log_config=None, access_log=False)
 
 
 if __name__ == "__main__":
