@@ -88,13 +88,21 @@ async def start_run(
 async def finish_run(
     conn: asyncpg.Connection, run_id: int, status: str, backfilled: int, error: str | None = None
 ) -> None:
+    """Record the run's end and let go of the rebuild lock in one statement: the lock is released
+    before the new status commits, so whoever sees the run ended can start the next one."""
     await conn.execute(
-        "UPDATE rebuild_runs SET status = $2, backfilled_sales = $3, error = $4, finished_at = now()"
-        " WHERE id = $1",
+        """
+        WITH ended AS (
+            UPDATE rebuild_runs SET status = $2, backfilled_sales = $3, error = $4, finished_at = now()
+            WHERE id = $1 RETURNING id
+        )
+        SELECT pg_advisory_unlock($5, $6) FROM ended
+        """,
         run_id,
         status,
         backfilled,
         error,
+        *REBUILD_LOCK,
     )
 
 

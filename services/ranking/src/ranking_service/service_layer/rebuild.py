@@ -162,8 +162,7 @@ class Rebuilder:
             REBUILD_SECONDS.labels(status.lower()).observe(elapsed)
             log.info("rebuild %d %s in %.2f s", run_id, status, elapsed)
             try:
-                await batch.finish_run(conn, run_id, status, backfilled, error)
-                await batch.release_rebuild_lock(conn)
+                await batch.finish_run(conn, run_id, status, backfilled, error)  # and lets go of the lock
             except Exception:  # a broken connection: closing it releases the lock too
                 log.exception("rebuild %d: could not record its end", run_id)
             finally:
