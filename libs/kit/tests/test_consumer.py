@@ -133,7 +133,7 @@ async def test_a_message_that_keeps_failing_is_dead_lettered_and_the_partition_m
     [letter] = await dead_letters(settings, PAYMENT_COMPLETED.dead_letter, 1)
     headers = {k: v.decode() for k, v in letter.headers}
     assert headers["x-dead-letter-reason"].startswith("failed 3 times")
-    assert headers["x-consumer-group"] == "g-poison" and headers["x-attempts"] == "3"
+    assert headers["x-consumer-group"] == settings.topic("g-poison") and headers["x-attempts"] == "3"
     assert b'"payment_id":13' in letter.value and letter.key == b"1"
 
 

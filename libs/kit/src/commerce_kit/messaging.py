@@ -155,7 +155,9 @@ class _Parking:
         self, broker: KafkaBroker, settings: ServiceSettings, consumer: Consumer | BatchConsumer
     ) -> None:
         self.broker, self.consumer = broker, consumer
-        self.group, self.topic = consumer.group_id, consumer.topic
+        # The group takes the topic prefix too: two suites sharing a broker (`make run` and `make
+        # test`, two test sessions) must not share consumer groups, or each rebalances the other.
+        self.group, self.topic = settings.topic(consumer.group_id), consumer.topic
         self.topic_name = settings.topic(consumer.topic.name)
         self.dead_letter_topic = settings.topic(consumer.topic.dead_letter)
         self.tracer = telemetry.tracer("commerce.kafka")
@@ -234,14 +236,14 @@ def subscribe(broker: KafkaBroker, settings: ServiceSettings, consumer: Consumer
 
     subscriber = broker.subscriber(
         parking.topic_name,
-        group_id=consumer.group_id,
+        group_id=parking.group,
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",
         max_poll_interval_ms=300_000,
-        title=f"{consumer.group_id}:{parking.topic_name}",
+        title=f"{parking.group}:{parking.topic_name}",
     )
     subscriber(handle)
-    return Subscription(consumer.group_id, subscriber)
+    return Subscription(parking.group, subscriber)
 
 
 def subscribe_batch(broker: KafkaBroker, settings: ServiceSettings, consumer: BatchConsumer) -> Subscription:
@@ -274,17 +276,17 @@ def subscribe_batch(broker: KafkaBroker, settings: ServiceSettings, consumer: Ba
 
     subscriber = broker.subscriber(
         parking.topic_name,
-        group_id=consumer.group_id,
+        group_id=parking.group,
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",
         max_poll_interval_ms=300_000,
         batch=True,
         max_records=consumer.max_records,
         batch_timeout_ms=consumer.batch_timeout_ms,
-        title=f"{consumer.group_id}:{parking.topic_name}",
+        title=f"{parking.group}:{parking.topic_name}",
     )
     subscriber(handle)
-    return Subscription(consumer.group_id, subscriber)
+    return Subscription(parking.group, subscriber)
 
 
 async def _all(parkings: list[Awaitable[None]]) -> None:

@@ -329,19 +329,19 @@ async def test_a_consumer_killed_and_restarted_mid_flood_breaks_nothing(
         )
         consumer.send_signal(signal.SIGKILL)
         await asyncio.wait_for(consumer.wait(), 10)
-        return await pool.fetchval("SELECT now()")
 
+    # The first half of the flood meets the consumer; it is killed while settling it; the second half
+    # arrives while no consumer runs; a new process takes over and must settle the rest exactly.
     killer = asyncio.create_task(kill_when_some_issued())
-    accepted = await flood(api, coupon["id"], users, repeats=60, concurrency=8)
-    killed_at = await killer
+    accepted = await flood(api, coupon["id"], users[:100], repeats=30, concurrency=8)
+    await killer
+    accepted += await flood(api, coupon["id"], users[100:], repeats=30, concurrency=8)
+    settled_before = await pool.fetchval(
+        "SELECT count(*) FROM issue_requests WHERE coupon_id = $1", coupon["id"]
+    )
+    assert settled_before < len({rid for _, rid in accepted})  # work was left for the new process
     await start_consumer()  # takes the partition over and re-reads what was not acknowledged
     await assert_invariants(api, pool, gate_redis, api_settings, coupon["id"], stock, accepted)
-    settled_after = await pool.fetchval(
-        "SELECT count(*) FROM issue_requests WHERE coupon_id = $1 AND settled_at > $2",
-        coupon["id"],
-        killed_at,
-    )
-    assert settled_after > 0  # the kill really came mid-flood: the new process settled the rest
 
 
 async def test_a_poison_request_is_dead_lettered_and_rejected_and_the_partition_moves_on(
@@ -365,8 +365,8 @@ async def test_a_poison_request_is_dead_lettered_and_rejected_and_the_partition_
     assert (await final(client, later, after))["status"] == "ISSUED"
     letters = await read_topic(settings, COUPON_ISSUE.dead_letter)
     parked = [r for r in letters if rid.encode() in r.value]
-    assert len(parked) == 1
-    assert dict(parked[0].headers)["x-dead-letter-reason"].startswith(b"failed 5 times")
+    assert parked  # at least once (a rebalance in the middle may park it twice; it is REJECTED once)
+    assert all(dict(r.headers)["x-dead-letter-reason"].startswith(b"failed 5 times") for r in parked)
 
 
 async def read_topic(settings, name: str) -> list:

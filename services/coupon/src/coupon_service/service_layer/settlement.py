@@ -158,9 +158,16 @@ class Settlement:
 
     async def reconcile(self) -> int:
         """For coupons settled lately: when no unit is outstanding at the gate, its counter must equal
-        the database's remaining copies (a stale counter could show a coupon sold out that is not)."""
+        the database's remaining copies (a stale counter could show a coupon sold out that is not);
+        a counter Redis lost is put back, so that the API knows "sold out" again without waiting for
+        the next request to be settled. Returns how many counters were corrected or restored."""
         corrected = 0
         for coupon_id, remaining in await sql.active_coupons(self.pool, since_seconds=600):
+            if await self.gate.counter(coupon_id) is None:
+                await self.gate.rebuild(coupon_id, remaining)
+                GATE_REBUILT.inc()
+                corrected += 1
+                continue  # checked against the database on the next pass
             while True:
                 fixed = await self.gate.reconcile(coupon_id, remaining)
                 # A batch that committed between the read and the script would have made `remaining`
