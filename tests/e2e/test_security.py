@@ -15,6 +15,8 @@ import pytest
 import pytest_asyncio
 from shop import Shop, assert_problem, line
 
+from commerce_kit.testing import eventually
+
 
 def _b64(data: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
@@ -55,6 +57,11 @@ async def world(shop: Shop):
     paid = await shop.placed(alice, [line(product, 0, 1)])
     payment = (await shop.pay(alice, paid["orderId"])).json()
     pending = await shop.placed(alice, [line(product, 0, 1)])
+
+    async def history_settled():  # the PAYMENT row comes from a consumer: wait for it, then compare
+        return any(t["type"] == "PAYMENT" for t in await shop.history(alice))
+
+    await eventually(history_settled, what="Alice's PAYMENT history row")
     return {
         "product": product,
         "alice": alice,
