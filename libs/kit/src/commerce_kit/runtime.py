@@ -79,7 +79,7 @@ class Runtime:
         if self.broker is not None:
             await self.broker.start()
             if self.subscriptions:
-                self.background.every("consumer-lag", 5, lambda: messaging.report_lag(self.subscriptions))
+                self.background.every("consumer-lag", 1, lambda: messaging.report_lag(self.subscriptions))
         if self.relay is not None:
             self.background.run("outbox-relay", self.relay.run)
             self.background.every("outbox-gauges", 5, self.relay.report)

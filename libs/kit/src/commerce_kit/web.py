@@ -151,7 +151,9 @@ class BodyLimitMiddleware:
 _bearer = HTTPBearer(auto_error=False, description="JWT (HS256): sub = user id, roles, exp")
 
 
-def _principal(
+# `async def`, all three: FastAPI runs a plain `def` dependency in a thread pool, a handoff that cost
+# more than everything else an authenticated request does here (docs/performance.md).
+async def _principal(
     request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None
 ) -> Principal:
     verifier: TokenVerifier = request.app.state.verifier
@@ -162,12 +164,12 @@ def _principal(
 Caller = Annotated[Principal, Depends(_principal)]
 
 
-def _admin(caller: Caller) -> Principal:
+async def _admin(caller: Caller) -> Principal:
     caller.require_admin()
     return caller
 
 
-def _service(caller: Caller) -> Principal:
+async def _service(caller: Caller) -> Principal:
     caller.require_service()
     return caller
 

@@ -115,9 +115,10 @@ async def save(
     event: str,
     detail: str | None = None,
     extra: dict[str, Any] | None = None,
-) -> bool:
-    """Persist the saga if `owner` still holds its lease (renewing it). False when the lease was lost:
-    another driver has the saga now and this one must stop."""
+) -> PaymentRecord | None:
+    """Persist the saga and log the transition, in one statement, if `owner` still holds the lease
+    (renewing it); returns the payment as saved. None when the lease was lost: another driver has
+    the saga now and this one must stop."""
     columns = {
         "status": saga.status.value,
         "done": [s.value for s in saga.done],
@@ -126,21 +127,29 @@ async def save(
         "failure_detail": saga.failure_detail,
         **(extra or {}),
     }
-    names = list(columns)
-    sets = ", ".join(f"{name} = ${i + 4}" for i, name in enumerate(names))
-    updated = await conn.fetchval(
+    first = 7  # $1..$6 below
+    sets = ", ".join(f"{name} = ${first + i}" for i, name in enumerate(columns))
+    row = await conn.fetchrow(
         f"""
-        UPDATE payments SET {sets}, updated_at = now(), lease_until = now() + make_interval(secs => $3)
-        WHERE id = $1 AND lease_owner = $2 RETURNING true
+        WITH saved AS (
+            UPDATE payments SET {sets}, updated_at = now(), lease_until = now() + make_interval(secs => $3)
+            WHERE id = $1 AND lease_owner = $2
+            RETURNING *
+        ), logged AS (
+            INSERT INTO payment_transitions (payment_id, status, step, event, detail)
+            SELECT id, status, $4, $5, $6 FROM saved
+        )
+        SELECT * FROM saved
         """,
         payment_id,
         owner,
         lease_seconds,
+        step.value if step else None,
+        event,
+        detail,
         *columns.values(),
     )
-    if updated:
-        await log(conn, payment_id, saga.status, step, event, detail)
-    return bool(updated)
+    return None if row is None else PaymentRecord.of(row)
 
 
 async def release(

@@ -56,12 +56,13 @@ class SagaDriver:
 
     async def drive(self, payment_id: int, budget: float) -> PaymentRecord:
         """Drive a saga whose lease this driver holds until it is final, the budget is spent, or a
-        step gets no answer. Returns the payment as it then stands."""
+        step gets no answer. Returns the payment as it then stands. Each step costs two statements
+        of its own (the attempt, the outcome), each returning the payment as saved."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
+        record = await repo.load(self.pool, payment_id)
+        assert record is not None
         while True:
-            record = await repo.load(self.pool, payment_id)
-            assert record is not None
             step = record.saga.next_step()
             if step is None:
                 return record
@@ -80,7 +81,7 @@ class SagaDriver:
                 await repo.release(self.pool, payment_id, self.owner, retry_in=backoff(record.retries))
                 return await repo.load(self.pool, payment_id)  # type: ignore[return-value]
             try:
-                await self._record(record, step, outcome)
+                record = await self._record(record, step, outcome)
             except LeaseLost:
                 return record
 
@@ -88,21 +89,19 @@ class SagaDriver:
         extra = {}
         if step is Step.MARK_ORDER_PAID and record.paid_at is None:
             extra["paid_at"] = datetime.now(UTC)  # the order and the event carry the same instant
-        async with self.pool.acquire() as conn:
-            if not await repo.save(
-                conn,
-                record.id,
-                record.saga.attempting(step),
-                owner=self.owner,
-                lease_seconds=self.lease_seconds,
-                step=step,
-                event="ATTEMPT",
-                extra=extra,
-            ):
-                raise LeaseLost
-            found = await repo.load(conn, record.id)
-        assert found is not None
-        return found
+        saved = await repo.save(
+            self.pool,
+            record.id,
+            record.saga.attempting(step),
+            owner=self.owner,
+            lease_seconds=self.lease_seconds,
+            step=step,
+            event="ATTEMPT",
+            extra=extra,
+        )
+        if saved is None:
+            raise LeaseLost
+        return saved
 
     async def _run(self, step: Step, p: PaymentRecord) -> Outcome:
         s = self.services
@@ -124,31 +123,31 @@ class SagaDriver:
             return await s.mark_order_refunded(p.order_id, p.id)
         raise AssertionError(step)
 
-    async def _record(self, record: PaymentRecord, step: Step, outcome: Outcome) -> None:
+    async def _record(self, record: PaymentRecord, step: Step, outcome: Outcome) -> PaymentRecord:
         saga: Saga = record.saga.succeeded(step) if outcome.ok else record.saga.refused(step, outcome.detail)
         extra: dict[str, object] = {}
         if step is Step.TAKE_BALANCE and outcome.ok and outcome.data:
             extra["balance_after"] = outcome.data.get("balanceAfter")
-        now = datetime.now(UTC)
         if saga.status is Status.REFUNDED:
-            extra["refunded_at"] = now
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await repo.save(
-                conn,
-                record.id,
-                saga,
-                owner=self.owner,
-                lease_seconds=self.lease_seconds,
-                step=step,
-                event="DONE" if outcome.ok else "REFUSED",
-                detail=outcome.detail or None,
-                extra=extra,
-            ):
-                raise LeaseLost
-            if saga.status.final:
-                final = await repo.load(conn, record.id)
-                assert final is not None
-                await self._finish(conn, final)
+            extra["refunded_at"] = datetime.now(UTC)
+        save = dict(
+            owner=self.owner,
+            lease_seconds=self.lease_seconds,
+            step=step,
+            event="DONE" if outcome.ok else "REFUSED",
+            detail=outcome.detail or None,
+            extra=extra,
+        )
+        if not saga.status.final:
+            saved = await repo.save(self.pool, record.id, saga, **save)
+        else:  # the final state, its event and its stored answer: together or not at all
+            async with self.pool.acquire() as conn, conn.transaction():
+                saved = await repo.save(conn, record.id, saga, **save)
+                if saved is not None:
+                    await self._finish(conn, saved)
+        if saved is None:
+            raise LeaseLost
+        return saved
 
     async def _finish(self, conn: asyncpg.Connection, p: PaymentRecord) -> None:
         """In the transaction that makes the saga final: its event, and the stored answer for the

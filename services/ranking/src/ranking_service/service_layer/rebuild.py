@@ -163,8 +163,11 @@ class Rebuilder:
             log.info("rebuild %d %s in %.2f s", run_id, status, elapsed)
             try:
                 await batch.finish_run(conn, run_id, status, backfilled, error)  # and lets go of the lock
-            except Exception:  # a broken connection: closing it releases the lock too
+            except Exception:
+                # The lock may still be held: close the connection, which releases it (the pool does
+                # not reset session state on release, see commerce_kit.db).
                 log.exception("rebuild %d: could not record its end", run_id)
+                conn.terminate()
             finally:
                 await self.pool.release(conn)
                 self._on_change()
