@@ -32,9 +32,17 @@ from commerce_kit.web import ReadinessCheck
 
 
 class Runtime:
-    def __init__(self, settings: ServiceSettings, *, redis: bool = False, kafka: bool = False) -> None:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        redis: bool = False,
+        kafka: bool = False,
+        fast_publisher: bool = False,
+    ) -> None:
         self.settings = settings
-        self._wants_redis, self._wants_kafka = redis, kafka
+        self._wants_redis, self._wants_kafka, self._wants_publisher = redis, kafka, fast_publisher
+        self.publisher: messaging.FastPublisher | None = None
         self.pool: asyncpg.Pool = None  # type: ignore[assignment]
         self.redis: aioredis.Redis | None = None
         self.broker: KafkaBroker | None = None
@@ -56,6 +64,8 @@ class Runtime:
             self.redis = aioredis.from_url(s.redis_url, max_connections=200, health_check_interval=30)
         if self._wants_kafka:
             self.broker = messaging.create_broker(s, client_id=f"{s.service}-service")
+        if self._wants_publisher:
+            self.publisher = messaging.FastPublisher(s, client_id=f"{s.service}-publisher")
         return self
 
     def consume(self, consumer: Consumer) -> Subscription:
@@ -76,6 +86,8 @@ class Runtime:
         return self.relay
 
     async def start(self) -> None:
+        if self.publisher is not None:
+            await self.publisher.start()
         if self.broker is not None:
             await self.broker.start()
             if self.subscriptions:
@@ -92,6 +104,9 @@ class Runtime:
         if self.broker is not None:
             with contextlib.suppress(Exception):
                 await self.broker.stop()
+        if self.publisher is not None:
+            with contextlib.suppress(Exception):
+                await self.publisher.stop()
         if self.redis is not None:
             await self.redis.aclose()
         await self.pool.close()

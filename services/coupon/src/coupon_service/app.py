@@ -29,24 +29,24 @@ def create_app(settings: CouponSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with Runtime(settings, redis=True, kafka=True) as rt:
+        async with Runtime(settings, redis=True, kafka=True, fast_publisher=True) as rt:
             app.state.pool = rt.pool
             app.state.policies = Policies(rt.pool)
             app.state.user_coupons = UserCoupons(rt.pool)
             app.state.issuing = Issuing(rt.pool)
-            assert rt.redis is not None and rt.broker is not None
+            assert rt.redis is not None and rt.publisher is not None
             gate = Gate(rt.redis)
             settlement = Settlement(rt.pool, gate)
             app.state.settlement = settlement
             app.state.reservations = Reservations(
                 rt.pool,
                 gate,
-                rt.broker,
-                settings,
+                rt.publisher,
                 ReservationIds(settings.reservation_key),
                 PolicyCache(rt.pool, settings.policy_cache_seconds),
                 settings.issue_rate_per_user,
             )
+            rt.background.every("mark-published", 0.01, gate.flush_published)
             if settings.issue_consumer:
                 rt.consume_batch(coupon_issue_consumer(settlement, settings.issue_batch))
                 rt.background.every("reconcile-gate", settings.reconcile_seconds, settlement.reconcile)

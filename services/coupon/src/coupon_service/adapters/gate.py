@@ -93,6 +93,7 @@ def _keys(coupon_id: int) -> tuple[str, str, str]:
 class Gate:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
+        self._published: dict[tuple[int, int], str] = {}
         self._reserve = redis.register_script(RESERVE)
         self._take = redis.register_script(TAKE)
         self._give_back = redis.register_script(GIVE_BACK)
@@ -120,8 +121,20 @@ class Gate:
         rid, _, flag = answer[1].decode().partition("|")
         return Reserved(new=False, existing_id=rid, published=flag == "1")
 
-    async def published(self, coupon_id: int, user_id: int, reservation_id: str) -> None:
-        await self.redis.hset(_keys(coupon_id)[2], str(user_id), f"{reservation_id}|1")
+    def published(self, coupon_id: int, user_id: int, reservation_id: str) -> None:
+        """Note that the reservation reached Kafka; written by `flush_published`, many at a time. A
+        mark lost in a crash costs only a second publish of the same reservation on a repeat (settling
+        is idempotent per reservation), so it need not cost every request a round trip of its own."""
+        self._published[(coupon_id, user_id)] = reservation_id
+
+    async def flush_published(self) -> None:
+        if not self._published:
+            return
+        marks, self._published = self._published, {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for (coupon_id, user_id), reservation_id in marks.items():
+                pipe.hset(_keys(coupon_id)[2], str(user_id), f"{reservation_id}|1")
+            await pipe.execute()
 
     async def forget(self, coupon_id: int, user_id: int) -> None:
         """A reservation that could not be published: the user may try again."""

@@ -1,9 +1,10 @@
 """The API side of first-come-first-served issue (SPEC.md section 3): accept a request cheaply and
 answer 202 with its reservation at once; read a reservation's status.
 
-Accepting costs one Redis script (dedupe per user, and "sold out" when the gate knows it), one Kafka
-publish acknowledged by the broker (the request is durable before the answer), and one Redis write
-marking the reservation published. The coupon's policy comes from a short in-process cache.
+Accepting costs one Redis script (dedupe per user, its rate limit, and "sold out" when the gate knows
+it) and one Kafka publish acknowledged by the broker (the request is durable before the answer); the
+mark that it was published is written to Redis in batches. The coupon's policy comes from a short
+in-process cache.
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
-from faststream.kafka import KafkaBroker
 from prometheus_client import Counter
 
 from commerce_contracts.events.coupon_issue import CouponIssueRequested
 from commerce_contracts.registry import COUPON_ISSUE
-from commerce_kit import messaging
 from commerce_kit.errors import DependencyUnavailable, Forbidden, RateLimited
-from commerce_kit.settings import ServiceSettings
+from commerce_kit.messaging import FastPublisher
 from coupon_service.adapters import issue_requests as sql
 from coupon_service.adapters import repository as repo
 from coupon_service.adapters.gate import Gate
@@ -71,13 +70,12 @@ class Reservations:
         self,
         pool: asyncpg.Pool,
         gate: Gate,
-        broker: KafkaBroker,
-        settings: ServiceSettings,
+        publisher: FastPublisher,
         ids: ReservationIds,
         policies: PolicyCache,
         rate_per_user: int = 5,
     ) -> None:
-        self.pool, self.gate, self.broker, self.settings = pool, gate, broker, settings
+        self.pool, self.gate, self.publisher = pool, gate, publisher
         self.ids, self.policies = ids, policies
         self.rate_per_user = rate_per_user
 
@@ -123,13 +121,13 @@ class Reservations:
             reservation_id=reservation_id, user_id=user_id, coupon_id=coupon_id, requested_at=now
         )
         try:
-            await messaging.publish(self.broker, self.settings, COUPON_ISSUE, event)
+            await self.publisher.publish(COUPON_ISSUE, event)
         except Exception as exc:
             if forget_on_failure:
                 await self.gate.forget(coupon_id, user_id)
             ACCEPTED.labels("unavailable").inc()
             raise DependencyUnavailable("The request could not be queued; try again") from exc
-        await self.gate.published(coupon_id, user_id, reservation_id)
+        self.gate.published(coupon_id, user_id, reservation_id)
 
     async def status(self, reservation_id: str, caller_user_id: int) -> Answer:
         ref = self.ids.read(reservation_id)
