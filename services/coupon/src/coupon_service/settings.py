@@ -12,7 +12,7 @@ class CouponSettings(ServiceSettings):
     service = "coupon"
 
     issue_batch: int = Field(
-        500,
+        1000,
         alias="COUPON_ISSUE_BATCH",
         ge=1,
         le=5000,

@@ -100,24 +100,23 @@ async def issue_copies(conn: asyncpg.Connection, coupon_id: int, copies: list[Us
 
 
 async def record(conn: asyncpg.Connection, rows: list[Settled], requested_at: dict[str, datetime]) -> None:
-    await conn.executemany(
+    """Every outcome of a batch in one statement (arrays, not one bound row each: a flood settles
+    thousands a second)."""
+    await conn.execute(
         """
         INSERT INTO issue_requests
             (reservation_id, coupon_id, user_id, status, reason, user_coupon_id, requested_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (reservation_id) DO NOTHING
+        SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[],
+                             $7::timestamptz[])
+        ON CONFLICT (reservation_id) DO NOTHING
         """,
-        [
-            (
-                s.reservation_id,
-                s.coupon_id,
-                s.user_id,
-                s.status.value,
-                s.reason.value if s.reason else None,
-                s.user_coupon_id,
-                requested_at[s.reservation_id],
-            )
-            for s in rows
-        ],
+        [s.reservation_id for s in rows],
+        [s.coupon_id for s in rows],
+        [s.user_id for s in rows],
+        [s.status.value for s in rows],
+        [s.reason.value if s.reason else None for s in rows],
+        [s.user_coupon_id for s in rows],
+        [requested_at[s.reservation_id] for s in rows],
     )
 
 
