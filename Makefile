@@ -13,13 +13,13 @@ export UV_PYTHON_DOWNLOADS ?= never
 # `make test` tests these package directories in this order, each in an environment holding only
 # that package, its dependencies and its dev group. Add a new library or service here.
 TEST_PACKAGES := libs/contracts libs/kit services/user services/catalog services/coupon services/order \
-	services/payment services/ranking
+	services/payment services/ranking tools/bench
 # Tests use this machine's servers (`make infra`), not containers, unless told otherwise.
 export TEST_INFRA ?= local
 
 UV_RUN := uv run --no-sync
 
-.PHONY: help uv sync run infra infra-stop token migrate test lint contracts
+.PHONY: help uv sync run infra infra-stop token migrate test lint contracts bench
 
 help: ## list the targets
 	@echo "make <target>:"
@@ -73,3 +73,11 @@ lint: sync ## ruff over the whole repository
 
 contracts: sync ## rewrite libs/contracts/schemas (JSON Schema + AsyncAPI) from the event models
 	$(UV_RUN) python -m commerce_contracts.export libs/contracts/schemas
+
+# QUICK=1: shorter runs and a smaller flood (under 3 minutes). URL=...: a running suite (make run)
+# instead of one started for the run. PROFILE=1: py-spy flame graphs and pg_stat_statements too.
+bench: sync ## the suite against its limits: make bench [QUICK=1] [URL=http://127.0.0.1:8080] [PROFILE=1]
+	$(UV_RUN) python -m bench \
+	  $(if $(filter-out 0 false,$(QUICK)),--quick) \
+	  $(if $(URL),--url $(URL)) \
+	  $(if $(filter-out 0 false,$(PROFILE)),--profile)

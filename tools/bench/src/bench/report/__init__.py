@@ -1,0 +1,1 @@
+"""The table, the charts and the HTML report."""
