@@ -64,5 +64,6 @@ def create_app(settings: CouponSettings | None = None) -> FastAPI:
         routers=[issue.router, http.router, internal.router],
         readiness=lambda app: app.state.runtime.readiness(),
     )
+    issue.install_fast_route(app)
     telemetry.instrument_app(app)
     return app

@@ -404,3 +404,37 @@ async def test_a_user_asking_too_often_is_rate_limited(
     assert len(limited) >= 10 - 3 - 3  # at most the limit in each of the (at most two) seconds it spans
     other = await issue(client, coupon["id"], fresh_id())
     assert other.status_code == 202  # another user is not slowed down
+
+
+@pytest.mark.parametrize(
+    "coupon_id", ["abc", "0", "-1", "1.5", "9223372036854775808", "99999999999999999999999"]
+)
+async def test_a_malformed_coupon_id_is_refused_by_either_route(client, fresh_id, problem, coupon_id):
+    # Digits go to the fast route, anything else to FastAPI's: both answer the same 400 problem.
+    problem(
+        await client.post(f"/api/v1/coupons/{coupon_id}/issue", headers=tokens.bearer(fresh_id())),
+        400,
+        "VALIDATION_FAILED",
+    )
+
+
+async def test_the_fast_route_refuses_what_the_documented_route_refuses(client, new_coupon, problem):
+    coupon = await new_coupon()
+    problem(await client.post(f"/api/v1/coupons/{coupon['id']}/issue"), 401, "UNAUTHENTICATED")
+    problem(
+        await client.post(f"/api/v1/coupons/{coupon['id']}/issue", headers=tokens.service()), 403, "FORBIDDEN"
+    )
+
+
+async def test_when_the_gate_is_away_a_request_is_refused_with_503_and_nothing_reserved(
+    app, client, new_coupon, fresh_id, problem, monkeypatch
+):
+    import redis.asyncio as aioredis
+
+    from coupon_service.adapters.gate import Gate
+    from coupon_service.adapters.reserve_batcher import ReserveBatcher
+
+    away = Gate(aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2))
+    monkeypatch.setattr(app.state.reservations, "batcher", ReserveBatcher(away))
+    coupon = await new_coupon()
+    problem(await issue(client, coupon["id"], fresh_id()), 503, "DEPENDENCY_UNAVAILABLE")

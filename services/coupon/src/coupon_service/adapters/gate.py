@@ -20,19 +20,37 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-# KEYS: stock, reservations, the user's rate-limit window. ARGV: user, reservation, ttl, limit, window ms.
-# The per-user rate limit is counted here too, so an accepted request costs one round trip, not two.
+# Many requests for one coupon in one call (see ReserveBatcher), in order.
+# KEYS: stock, reservations, then each request's rate-limit window.
+# ARGV: ttl, limit, window ms, then user and reservation id of each request.
+# Each answer: 1 new, 0 (followed by the reservation) already has one, -1 sold out, -3 rate limited.
+# The per-user rate limit is counted here too, so an accepted request costs no round trip of its own.
 RESERVE = """
-local hits = redis.call('INCR', KEYS[3])
-if hits == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[5]) end
-if hits > tonumber(ARGV[4]) then return {-3} end
+local ttl, limit, window = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local stock = redis.call('GET', KEYS[1])
-local mine = redis.call('HGET', KEYS[2], ARGV[1])
-if mine then return {0, mine} end
-if stock and tonumber(stock) <= 0 then return {-1} end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return {1}
+local sold_out = stock and tonumber(stock) <= 0
+local out, added = {}, false
+for i = 1, #KEYS - 2 do
+  local user, rid = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
+  local hits = redis.call('INCR', KEYS[2 + i])
+  if hits == 1 then redis.call('PEXPIRE', KEYS[2 + i], window) end
+  if hits > limit then
+    out[i] = '-3'
+  else
+    local mine = redis.call('HGET', KEYS[2], user)
+    if mine then
+      out[i] = '0' .. mine
+    elseif sold_out then
+      out[i] = '-1'
+    else
+      redis.call('HSET', KEYS[2], user, rid)
+      added = true
+      out[i] = '1'
+    end
+  end
+end
+if added then redis.call('EXPIRE', KEYS[2], ttl) end
+return out
 """
 
 TAKE = """
@@ -85,6 +103,17 @@ class Reserved:
     published: bool = False
 
 
+def _reserved(answer: str) -> Reserved:
+    if answer == "1":
+        return Reserved(new=True)
+    if answer == "-1":
+        return Reserved(new=False, sold_out=True)
+    if answer == "-3":
+        return Reserved(new=False, rate_limited=True)
+    rid, _, flag = answer[1:].partition("|")
+    return Reserved(new=False, existing_id=rid, published=flag == "1")
+
+
 def _keys(coupon_id: int) -> tuple[str, str, str]:
     tag = f"coupon:{{{coupon_id}}}"
     return f"{tag}:stock", f"{tag}:taken", f"{tag}:reservations"
@@ -102,24 +131,19 @@ class Gate:
     # --- the API -----------------------------------------------------------------------------------
 
     async def reserve(
-        self, coupon_id: int, user_id: int, reservation_id: str, *, per_second: int = 1_000_000
-    ) -> Reserved:
-        """This user's reservation: a new one, the one they already have, or none (sold out, or the
-        user asked more than `per_second` times this second)."""
+        self, coupon_id: int, asks: list[tuple[int, str]], *, per_second: int = 1_000_000
+    ) -> list[Reserved]:
+        """Each (user, new reservation id), in order: a new reservation, the one the user already has,
+        or none (sold out, or the user asked more than `per_second` times this second)."""
         stock, _, reservations = _keys(coupon_id)
-        rate = f"coupon:{{{coupon_id}}}:rate:{user_id}:{int(time.time())}"  # the same hash slot as the rest
-        answer = await self._reserve(
-            keys=[stock, reservations, rate],
-            args=[user_id, reservation_id, RESERVATIONS_TTL, per_second, 2000],
-        )
-        if answer[0] == 1:
-            return Reserved(new=True)
-        if answer[0] == SOLD_OUT:
-            return Reserved(new=False, sold_out=True)
-        if answer[0] == RATE_LIMITED:
-            return Reserved(new=False, rate_limited=True)
-        rid, _, flag = answer[1].decode().partition("|")
-        return Reserved(new=False, existing_id=rid, published=flag == "1")
+        window = int(time.time())
+        rates = [f"coupon:{{{coupon_id}}}:rate:{user}:{window}" for user, _ in asks]  # the coupon's hash slot
+        args: list[object] = [RESERVATIONS_TTL, per_second, 2000]
+        for user, rid in asks:
+            args += [user, rid]
+        return [
+            _reserved(a.decode()) for a in await self._reserve(keys=[stock, reservations, *rates], args=args)
+        ]
 
     def published(self, coupon_id: int, user_id: int, reservation_id: str) -> None:
         """Note that the reservation reached Kafka; written by `flush_published`, many at a time. A

@@ -16,6 +16,7 @@ from datetime import datetime
 
 import asyncpg
 from prometheus_client import Counter
+from redis.exceptions import RedisError
 
 from commerce_contracts.events.coupon_issue import CouponIssueRequested
 from commerce_contracts.registry import COUPON_ISSUE
@@ -24,6 +25,7 @@ from commerce_kit.messaging import FastPublisher
 from coupon_service.adapters import issue_requests as sql
 from coupon_service.adapters import repository as repo
 from coupon_service.adapters.gate import Gate
+from coupon_service.adapters.reserve_batcher import ReserveBatcher
 from coupon_service.domain.errors import CouponNotFound, CouponNotIssuable, CouponSoldOut, ReservationNotFound
 from coupon_service.domain.policy import CouponPolicy
 from coupon_service.domain.reservation import Reason, ReservationIds, Status
@@ -76,6 +78,7 @@ class Reservations:
         rate_per_user: int = 5,
     ) -> None:
         self.pool, self.gate, self.publisher = pool, gate, publisher
+        self.batcher = ReserveBatcher(gate)
         self.ids, self.policies = ids, policies
         self.rate_per_user = rate_per_user
 
@@ -88,7 +91,13 @@ class Reservations:
             ACCEPTED.labels("not_issuable").inc()
             raise CouponNotIssuable(f"Coupon {coupon_id} is not being issued now")
         reservation_id = self.ids.new(coupon_id, user_id)
-        reserved = await self.gate.reserve(coupon_id, user_id, reservation_id, per_second=self.rate_per_user)
+        try:
+            reserved = await self.batcher.reserve(
+                coupon_id, user_id, reservation_id, per_second=self.rate_per_user
+            )
+        except (RedisError, OSError) as exc:  # the gate is away: nothing was reserved, try again later
+            ACCEPTED.labels("unavailable").inc()
+            raise DependencyUnavailable("The coupon gate is unavailable; try again") from exc
         if reserved.rate_limited:
             ACCEPTED.labels("rate_limited").inc()
             raise RateLimited(f"At most {self.rate_per_user} issue requests per second per user")
