@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from commerce_kit import metrics
 from commerce_kit.auth import Principal, TokenVerifier
 from commerce_kit.errors import AppError, PayloadTooLarge
+from commerce_kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -255,4 +256,33 @@ def create_app(
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, limit=body_limit)
     app.add_middleware(metrics.HttpMetricsMiddleware, service=service)
+    return app
+
+
+def service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    routers: Sequence[APIRouter],
+    version: str = "1.0.0",
+) -> FastAPI:
+    """A service's app as every service builds it: traces when OTEL_EXPORTER_OTLP_ENDPOINT is set,
+    tokens checked with its settings' key, and readiness from the `Runtime` its lifespan keeps in
+    `app.state.runtime`."""
+    from commerce_kit import telemetry
+
+    telemetry.configure_tracing(settings.service, settings.otel_endpoint)
+    app = create_app(
+        title=title,
+        description=description,
+        version=version,
+        service=settings.service,
+        verifier_factory=lambda: TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer),
+        lifespan=lifespan,
+        routers=routers,
+        readiness=lambda app: app.state.runtime.readiness(),
+    )
+    telemetry.instrument_app(app)
     return app

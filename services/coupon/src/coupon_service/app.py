@@ -7,10 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from commerce_kit import telemetry
-from commerce_kit.auth import TokenVerifier
 from commerce_kit.runtime import Runtime
-from commerce_kit.web import create_app as create_service_app
+from commerce_kit.web import service_app
 from coupon_service.adapters.gate import Gate
 from coupon_service.domain.reservation import ReservationIds
 from coupon_service.entrypoints import http, internal, issue
@@ -25,7 +23,6 @@ from coupon_service.settings import CouponSettings
 
 def create_app(settings: CouponSettings | None = None) -> FastAPI:
     settings = settings or CouponSettings()
-    telemetry.configure_tracing(settings.service, settings.otel_endpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,16 +51,12 @@ def create_app(settings: CouponSettings | None = None) -> FastAPI:
             app.state.runtime = rt
             yield
 
-    app = create_service_app(
+    app = service_app(
+        settings,
         title="Coupon service",
         description="Coupon policies, first-come-first-served issue, and the users' coupons.",
-        version="1.0.0",
-        service=settings.service,
-        verifier_factory=lambda: TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer),
         lifespan=lifespan,
         routers=[issue.router, http.router, internal.router],
-        readiness=lambda app: app.state.runtime.readiness(),
     )
     issue.install_fast_route(app)
-    telemetry.instrument_app(app)
     return app

@@ -7,11 +7,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from commerce_kit import telemetry
-from commerce_kit.auth import ServiceToken, TokenVerifier
+from commerce_kit.auth import ServiceToken
 from commerce_kit.clients import ServiceClient
 from commerce_kit.runtime import Runtime
-from commerce_kit.web import create_app as create_service_app
+from commerce_kit.web import service_app
 from order_service.adapters.catalog import Catalog
 from order_service.adapters.coupons import Coupons
 from order_service.adapters.payments import Payments
@@ -24,7 +23,6 @@ from order_service.settings import OrderSettings
 
 def create_app(settings: OrderSettings | None = None) -> FastAPI:
     settings = settings or OrderSettings()
-    telemetry.configure_tracing(settings.service, settings.otel_endpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,15 +62,11 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
             app.state.runtime = rt
             yield
 
-    app = create_service_app(
+    app = service_app(
+        settings,
         title="Order service",
         description="Orders: placing, reading, cancelling, expiry, and the payment saga's steps.",
-        version="1.0.0",
-        service=settings.service,
-        verifier_factory=lambda: TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer),
         lifespan=lifespan,
         routers=[http.router, internal.router],
-        readiness=lambda app: app.state.runtime.readiness(),
     )
-    telemetry.instrument_app(app)
     return app

@@ -8,11 +8,10 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from commerce_kit import idempotency, telemetry
-from commerce_kit.auth import TokenVerifier
+from commerce_kit import idempotency
 from commerce_kit.ratelimit import RateLimiter
 from commerce_kit.runtime import Runtime
-from commerce_kit.web import create_app as create_service_app
+from commerce_kit.web import service_app
 from payment_service.adapters.services import Services
 from payment_service.entrypoints import http, internal
 from payment_service.entrypoints.consumers import DataPlatformDelivery, data_platform_consumer
@@ -22,7 +21,6 @@ from payment_service.settings import PaymentSettings
 
 def create_app(settings: PaymentSettings | None = None) -> FastAPI:
     settings = settings or PaymentSettings()
-    telemetry.configure_tracing(settings.service, settings.otel_endpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,15 +52,11 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
             await platform.aclose()
             await services.aclose()
 
-    app = create_service_app(
+    app = service_app(
+        settings,
         title="Payment service",
         description="The payment saga across catalog, user, coupon and order; refunds; the data platform.",
-        version="1.0.0",
-        service=settings.service,
-        verifier_factory=lambda: TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer),
         lifespan=lifespan,
         routers=[http.router, internal.router],
-        readiness=lambda app: app.state.runtime.readiness(),
     )
-    telemetry.instrument_app(app)
     return app

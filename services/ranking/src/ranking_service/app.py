@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
-from commerce_kit import telemetry
-from commerce_kit.auth import ServiceToken, TokenVerifier
+from commerce_kit.auth import ServiceToken
 from commerce_kit.clients import ServiceClient
 from commerce_kit.runtime import Runtime
-from commerce_kit.web import create_app as create_service_app
+from commerce_kit.web import service_app
 from ranking_service.adapters.orders import PaidOrders
 from ranking_service.entrypoints import http
 from ranking_service.entrypoints.consumers import ranking_consumers
@@ -34,7 +33,6 @@ def create_app(
 ) -> FastAPI:
     """`clock` says what time it is (tests move it to put each test on calendar days of its own)."""
     settings = settings or RankingSettings()
-    telemetry.configure_tracing(settings.service, settings.otel_endpoint)
     zone = settings.zone
 
     @asynccontextmanager
@@ -74,15 +72,11 @@ def create_app(
         finally:
             await orders.aclose()
 
-    app = create_service_app(
+    app = service_app(
+        settings,
         title="Ranking service",
         description="Popular products: sales from the payment events, per-day counts, the daily rebuild.",
-        version="1.0.0",
-        service=settings.service,
-        verifier_factory=lambda: TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer),
         lifespan=lifespan,
         routers=[http.router],
-        readiness=lambda app: app.state.runtime.readiness(),
     )
-    telemetry.instrument_app(app)
     return app

@@ -7,10 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from commerce_kit import idempotency, telemetry
-from commerce_kit.auth import TokenVerifier
+from commerce_kit import idempotency
 from commerce_kit.runtime import Runtime
-from commerce_kit.web import create_app as create_service_app
+from commerce_kit.web import service_app
 from user_service.domain.wallet import WalletLimits
 from user_service.entrypoints import http, internal
 from user_service.entrypoints.consumers import transaction_history_consumers
@@ -20,7 +19,6 @@ from user_service.settings import UserSettings
 
 def create_app(settings: UserSettings | None = None) -> FastAPI:
     settings = settings or UserSettings()
-    telemetry.configure_tracing(settings.service, settings.otel_endpoint)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,15 +37,11 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
             app.state.runtime = rt
             yield
 
-    app = create_service_app(
+    app = service_app(
+        settings,
         title="User service",
         description="Users, wallets and transaction history.",
-        version="1.0.0",
-        service=settings.service,
-        verifier_factory=lambda: TokenVerifier(settings.jwt_secret, issuer=settings.jwt_issuer),
         lifespan=lifespan,
         routers=[http.router, internal.router],
-        readiness=lambda app: app.state.runtime.readiness(),
     )
-    telemetry.instrument_app(app)
     return app
