@@ -19,7 +19,7 @@ export TEST_INFRA ?= local
 
 UV_RUN := uv run --no-sync
 
-.PHONY: help uv sync run infra infra-stop token migrate test lint contracts bench
+.PHONY: help uv sync run infra infra-stop token migrate test test-faults lint contracts bench
 
 help: ## list the targets
 	@echo "make <target>:"
@@ -33,8 +33,8 @@ sync: uv ## bring the root environment (.venv) in line with uv.lock
 	@echo "==> uv sync --all-packages --locked" >&2
 	@uv sync --all-packages --locked --quiet
 
-run: sync ## install/start what is missing, then every service and the gateway (Ctrl-C stops)
-	$(UV_RUN) python -m devstack run
+run: sync ## install/start what is missing, then every service and the gateway (INSTANCES=2: each twice)
+	$(UV_RUN) python -m devstack run $(if $(INSTANCES),--instances $(INSTANCES))
 
 infra: sync ## install and start PostgreSQL, Redis and Kafka where nothing answers (they keep running)
 	$(UV_RUN) python -m devstack infra
@@ -64,9 +64,13 @@ test: sync ## infra, then each package's tests in its own environment, then test
 	  if [ $$rc -eq 5 ]; then echo "(no tests collected in $$dir/tests)"; \
 	  elif [ $$rc -ne 0 ]; then echo; echo "### FAILED: $$dir (pytest exit $$rc)"; exit $$rc; fi; \
 	done
-	@echo; echo "### tests/ (root environment)"
-	$(UV_RUN) python -m pytest tests
+	@echo; echo "### tests/ (root environment; the fault tests marked faults_full are left to make test-faults)"
+	$(UV_RUN) python -m pytest tests -m "not faults_full"
 	@echo; echo "### all tests passed"
+
+test-faults: sync ## every fault test (tests/faults: kills, Redis, Kafka, PostgreSQL, data platform, N instances)
+	$(UV_RUN) python -m devstack infra
+	$(UV_RUN) python -m pytest tests/faults -rxX --durations=0
 
 lint: sync ## ruff over the whole repository
 	$(UV_RUN) ruff check .

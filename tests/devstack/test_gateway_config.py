@@ -58,3 +58,26 @@ def test_nginx_accepts_the_configuration(env):
     command, _ = gateway.prepare(env, WHOLE_SUITE)  # runs `nginx -t`
     assert command[-2:] == ["-g", "daemon off;"]
     assert shutil.which(command[0]) and subprocess.run([*command[:-2], "-t", "-q"]).returncode == 0
+
+
+def test_with_two_instances_each_upstream_lists_both_and_a_dead_one_is_skipped(env):
+    conf = gateway.render(env, WHOLE_SUITE, instances=2)
+    for offset in range(1, 7):
+        # Instance 1 on SERVICE_PORT_BASE, instance 2 on SERVICE_PORT_BASE_2 (default base + 100).
+        assert f"server 127.0.0.1:{18100 + offset} max_fails=1 fail_timeout=3s;" in conf
+        assert f"server 127.0.0.1:{18200 + offset} max_fails=1 fail_timeout=3s;" in conf
+        # The services call one another through a balancer of their own (SERVICE_LB_PORT_BASE).
+        assert f"listen 127.0.0.1:{18150 + offset};" in conf
+    assert "payment-2=127.0.0.1:18205" in conf  # /health asks every instance
+    assert routed(conf, "/api/v1/products/popular") == "ranking"
+
+
+def test_one_instance_is_the_plain_layout(env):
+    conf = gateway.render(env, WHOLE_SUITE)
+    assert "max_fails" not in conf and "18150" not in conf and "-2=" not in conf
+
+
+@pytest.mark.skipif(not gateway.nginx_binary(), reason="nginx is not installed (make infra installs it)")
+def test_nginx_accepts_the_configuration_of_two_instances(env):
+    command, _ = gateway.prepare(env, WHOLE_SUITE, instances=2)  # runs `nginx -t`
+    assert subprocess.run([*command[:-2], "-t", "-q"]).returncode == 0

@@ -1,4 +1,4 @@
-"""python -m devstack run | infra | stop-infra | migrate | token (the Makefile's targets)."""
+"""python -m devstack run [--instances N] | infra | stop-infra | migrate | token (the Makefile's targets)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,13 @@ def token(user: int | None, admin: bool, ttl: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="infrastructure, services and gateway in the foreground (make run)")
+    runner = sub.add_parser("run", help="infrastructure, services and gateway in the foreground (make run)")
+    runner.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="instances of every service (default 1; make run INSTANCES=N)",
+    )
     sub.add_parser("infra", help="install and start PostgreSQL, Redis and Kafka where nothing answers")
     sub.add_parser("stop-infra", help="stop the servers devstack started at the configured ports")
     sub.add_parser("migrate", help="apply every service's migrations")
@@ -44,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
-            return launcher.run()
+            return launcher.run(instances=args.instances)
         if args.command == "infra":
             infra.ensure_infra(environment())
             print("devstack: infrastructure ready; `make infra-stop` stops what devstack started")

@@ -1,6 +1,11 @@
 """The nginx gateway: renders deploy/local/nginx/gateway.conf.template for GATEWAY_PORT and the
 services being run, and gives the command that runs nginx in the foreground (a child process of the
-launcher). Its files live in `<state>/nginx-<port>/`."""
+launcher). Its files live in `<state>/nginx-<port>/`.
+
+With N instances of each service, each upstream lists every instance (round robin; an instance that
+refuses a connection or times out is skipped for FAIL_TIMEOUT, and the request goes to the next one
+when nothing was sent yet), and the gateway also balances the services' calls to one another: one
+internal listener per service on loopback (SERVICE_LB_PORT_BASE + offset), never the public port."""
 
 from __future__ import annotations
 
@@ -10,10 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from devstack.config import DEFAULTS, repo_root, state_dir
-from devstack.services import Service
+from devstack.services import Service, instance_name
 from devstack.system import DevstackError, is_root, run
 
 NJS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")  # Debian's libnginx-mod-http-js
+#: With N instances: one failed connection (or timeout) takes an instance out for this long, after
+#: which nginx tries it again. Short, so a restarted instance is back in the rotation at once.
+MAX_FAILS, FAIL_TIMEOUT = 1, "3s"
 
 
 def nginx_binary() -> str | None:
@@ -38,17 +46,44 @@ def route_regex(path: str) -> str:
     return "^/api/v1" + "".join(pieces) + "(?:/|$)"
 
 
-def render(env: Mapping[str, str], services: Sequence[Service]) -> str:
+def _servers(host: str, env: Mapping[str, str], service: Service, instances: int) -> str:
+    if instances == 1:
+        return f"        server {host}:{service.port(env)};\n"
+    return "".join(
+        f"        server {host}:{service.port(env, k)} max_fails={MAX_FAILS} fail_timeout={FAIL_TIMEOUT};\n"
+        for k in range(1, instances + 1)
+    )
+
+
+def _balancers(env: Mapping[str, str], services: Sequence[Service]) -> str:
+    """With N instances: a loopback listener per service that balances the other services' calls to
+    it (`<NAME>_SERVICE_URL` points there). No limits, no routes: the internal API as it is."""
+    return "".join(
+        "    server {\n"
+        f"        listen 127.0.0.1:{s.balancer_port(env)};\n"
+        "        proxy_http_version 1.1;\n"
+        '        proxy_set_header Connection "";\n'
+        "        proxy_set_header Host $host;\n"
+        "        proxy_connect_timeout 1s;\n"
+        "        proxy_read_timeout 30s;\n"
+        "        proxy_next_upstream error timeout;\n"
+        f"        location / {{ proxy_pass http://svc_{s.name}; }}\n"
+        "    }\n"
+        for s in services
+    )
+
+
+def render(env: Mapping[str, str], services: Sequence[Service], instances: int = 1) -> str:
     host = env.get("SERVICE_HOST", "127.0.0.1")
     upstreams = "".join(
-        f"    upstream svc_{s.name} {{\n"
-        f"        server {host}:{s.port(env)};\n"
-        "        keepalive 64;\n"
+        f"    upstream svc_{s.name} {{\n" + _servers(host, env, s, instances) + "        keepalive 64;\n"
         # Below uvicorn's 5 s keep-alive, so nginx never reuses a connection the service is closing.
         "        keepalive_timeout 4s;\n"
         "    }\n"
         for s in services
     )
+    if instances > 1:
+        upstreams += _balancers(env, services)
     docs = "".join(
         f"        location = /docs/{s.name} {{ proxy_pass http://svc_{s.name}/docs; }}\n"
         f"        location = /docs/{s.name}/openapi.json {{ proxy_pass http://svc_{s.name}/openapi.json; }}\n"
@@ -72,7 +107,11 @@ def render(env: Mapping[str, str], services: Sequence[Service]) -> str:
         "rate": env.get("GATEWAY_RATE_LIMIT", DEFAULTS["GATEWAY_RATE_LIMIT"]),
         "burst": env.get("GATEWAY_RATE_BURST", DEFAULTS["GATEWAY_RATE_BURST"]),
         "listen": f"127.0.0.1:{env['GATEWAY_PORT']}",
-        "health_targets": " ".join(f"{s.name}={host}:{s.port(env)}" for s in services),
+        "health_targets": " ".join(
+            f"{instance_name(s.name, k)}={host}:{s.port(env, k)}"
+            for s in services
+            for k in range(1, instances + 1)
+        ),
         "upstreams": upstreams,
         "docs": docs,
         "routes": routes,
@@ -83,7 +122,9 @@ def render(env: Mapping[str, str], services: Sequence[Service]) -> str:
     return text
 
 
-def prepare(env: Mapping[str, str], services: Sequence[Service]) -> tuple[list[str], Path]:
+def prepare(
+    env: Mapping[str, str], services: Sequence[Service], instances: int = 1
+) -> tuple[list[str], Path]:
     """Write and test the configuration; return nginx's foreground command and its error log."""
     nginx = nginx_binary()
     if nginx is None:
@@ -92,7 +133,7 @@ def prepare(env: Mapping[str, str], services: Sequence[Service]) -> tuple[list[s
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (prefix / "tmp" / sub).mkdir(parents=True, exist_ok=True)
     conf, log = prefix / "nginx.conf", prefix / "error.log"
-    conf.write_text(render(env, services))
+    conf.write_text(render(env, services, instances))
     # -e: where nginx logs before it has read the configuration.
     command = [nginx, "-p", str(prefix), "-c", str(conf), "-e", str(log)]
     run([*command, "-t", "-q"], what=f"checking the gateway's configuration {conf}")

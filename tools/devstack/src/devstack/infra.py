@@ -5,6 +5,9 @@ when something already listens there it is used as it is; otherwise devstack ins
 missing (apt-get) and starts its own instance, keeping its files in `<state>/<kind>-<port>/`
 (`config.state_dir`). What this process started is remembered: `make run` stops it on exit with
 `stop_infra()`; `make infra` leaves it running and `make infra-stop` (`stop_local`) stops it later.
+
+`own_redis(url)` and `own_kafka(bootstrap)` start a server of the caller's own at any local address
+(the fault tests: one they may flush, stop and start again), as an `OwnServer` to stop when done.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -269,7 +273,11 @@ def _create_database(url: str) -> None:
 
 
 def _start_redis(host: str, port: int) -> None:
-    home = state_dir() / f"redis-{port}"
+    stop = _launch_redis(host, port, state_dir() / f"redis-{port}")
+    _started.append((f"Redis on {host}:{port}", stop))
+
+
+def _launch_redis(host: str, port: int, home: Path) -> Callable[[], None]:
     home.mkdir(parents=True, exist_ok=True)
     log = home / "redis.log"
     # Ours keeps nothing on disk, by design: no snapshots, no append-only file.
@@ -296,8 +304,8 @@ def _start_redis(host: str, port: int) -> None:
         what=f"starting Redis on {host}:{port}",
     )
     wait_until(lambda: _redis_answers(host, port), what=f"Redis on {host}:{port}", timeout=30, log=log)
-    _started.append((f"Redis on {host}:{port}", lambda: _stop_redis(host, port)))
     say(f"Redis started on {host}:{port} (log {log})")
+    return lambda: _stop_redis(host, port)
 
 
 def _redis_answers(host: str, port: int) -> bool:
@@ -393,8 +401,12 @@ def _server_properties(host: str, port: int, controller: int, data: Path) -> str
 
 
 def _start_kafka(host: str, port: int, env: Mapping[str, str]) -> None:
+    stop = _launch_kafka(host, port, env, state_dir() / f"kafka-{port}")
+    _started.append((f"Kafka on {host}:{port}", stop))
+
+
+def _launch_kafka(host: str, port: int, env: Mapping[str, str], home: Path) -> Callable[[], None]:
     libs = _kafka_libs(env)
-    home = state_dir() / f"kafka-{port}"
     home.mkdir(parents=True, exist_ok=True)
     data, props, log = home / "data", home / "server.properties", home / "kafka.log"
     props.write_text(_server_properties(host, port, _controller_port(home, host, port), data))
@@ -427,8 +439,8 @@ def _start_kafka(host: str, port: int, env: Mapping[str, str]) -> None:
         proc.kill()  # never leave a half-started broker behind
         proc.wait(timeout=10)
         raise
-    _started.append((f"Kafka on {host}:{port}", lambda: _stop_kafka(port, proc)))
     say(f"Kafka started on {host}:{port} (log {log})")
+    return lambda: _stop_kafka(port, proc)
 
 
 def _kafka_pid(port: int) -> int | None:
@@ -450,6 +462,12 @@ def _stop_kafka(port: int, proc: subprocess.Popen[bytes] | None = None) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         raise
+
+
+def ensure_topics(bootstrap: str, prefix: str = "") -> None:
+    """Wait (bounded) until a Kafka client works at `bootstrap`, then create the suite's topics
+    under `prefix` that are missing."""
+    _ensure_topics(bootstrap, prefix)
 
 
 def _ensure_topics(bootstrap: str, prefix: str) -> None:
@@ -483,3 +501,60 @@ async def _kafka_answers(bootstrap: str) -> bool:
     finally:
         with contextlib.suppress(Exception):
             await admin.close()
+
+
+# ------------------------------------------------------------------------------ servers of one's own
+
+
+@dataclass
+class OwnServer:
+    """A server started on request at an address of the caller's choosing, with its files in
+    `home`: `stop()` it (the fault: Redis loses everything, Kafka keeps its log) and `start()` it
+    again at the same address. Not remembered by `stop_infra`: its owner stops it."""
+
+    kind: str
+    host: str
+    port: int
+    home: Path
+    _launch: Callable[[], Callable[[], None]] = field(repr=False)
+    _stop: Callable[[], None] | None = field(default=None, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self._stop is not None
+
+    def start(self) -> None:
+        if self._stop is None:
+            self._stop = self._launch()
+
+    def stop(self) -> None:
+        stop, self._stop = self._stop, None
+        if stop is not None:
+            stop()
+
+
+def _own(
+    kind: str, host: str, port: int, home: Path | None, launch: Callable[[Path], Callable[[], None]]
+) -> OwnServer:
+    if host not in LOCAL_HOSTS:
+        raise DevstackError(f"{kind} can only be started on this machine, not at {host}")
+    if listening(host, port):
+        raise DevstackError(f"{kind}: something already listens at {host}:{port}")
+    where = home or state_dir() / f"{kind}-{port}"
+    server = OwnServer(kind, host, port, where, lambda: launch(where))
+    server.start()
+    return server
+
+
+def own_redis(url: str, home: Path | None = None) -> OwnServer:
+    """A Redis of one's own at `url`'s host and port (nothing on disk, like every devstack Redis)."""
+    apt_install(_packages_for("redis", {}))
+    host, port = host_port(url, 6379)
+    return _own("redis", host, port, home, lambda where: _launch_redis(host, port, where))
+
+
+def own_kafka(bootstrap: str, env: Mapping[str, str], home: Path | None = None) -> OwnServer:
+    """A single-node Kafka of one's own at `bootstrap` (its log in `home`, kept across stop/start)."""
+    apt_install(_packages_for("kafka", env))
+    host, port = host_port(bootstrap, 9092)
+    return _own("kafka", host, port, home, lambda where: _launch_kafka(host, port, env, where))

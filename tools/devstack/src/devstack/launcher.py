@@ -19,7 +19,7 @@ import httpx
 
 from devstack import gateway, infra
 from devstack.config import environment, truthy
-from devstack.services import Service, select
+from devstack.services import Service, instance_name, select
 from devstack.system import DevstackError, free_port, port_free, wait_until
 
 STOP_TIMEOUT = 15.0  # seconds a child gets to stop after SIGTERM (uvicorn's graceful timeout is 10)
@@ -88,51 +88,85 @@ class Child:
 class Suite:
     """The services (all of services.SUITE unless `services` names some) and the gateway, on the
     ports and servers `env` configures (GATEWAY_PORT, SERVICE_PORT_BASE, DATABASE_URL, ...), so a
-    second copy can run beside the first. The infrastructure must be up already."""
+    second copy can run beside the first. The infrastructure must be up already.
+
+    `instances=N` runs every service N times on the same PostgreSQL, Redis and Kafka: instance k on
+    SERVICE_PORT_BASE_<k> (default SERVICE_PORT_BASE + 100 * (k - 1)), the gateway balancing over
+    all of them, and the services calling one another through the gateway's internal balancers
+    (`<NAME>_SERVICE_URL`, see services.py). One instance (the default) is the plain layout of API.md.
+    """
 
     def __init__(
         self,
         env: Mapping[str, str],
         services: Sequence[str] | None = None,
         *,
+        instances: int = 1,
         demo_data: bool = False,
         echo: Callable[[str, str], None] | None = None,
     ) -> None:
+        if instances < 1:
+            raise DevstackError(f"instances must be at least 1, not {instances}")
         self.env = environment(env)
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         try:
             self.services = select(services)
         except ValueError as exc:
             raise DevstackError(str(exc)) from None
+        self.instances = instances
         self.demo_data = demo_data
         self.echo = echo
         self.children: list[Child] = []
+        self._paused: set[Child] = set()
 
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.env['GATEWAY_PORT']}"
 
-    def service_url(self, name: str) -> str:
-        service = next(s for s in self.services if s.name == name)
-        return f"http://{self.env['SERVICE_HOST']}:{service.port(self.env)}"
+    def service_url(self, name: str, instance: int = 1) -> str:
+        service = self._service(name)
+        return f"http://{self.env['SERVICE_HOST']}:{service.port(self.env, instance)}"
+
+    def _service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def ports(self) -> dict[str, int]:
+        """Every port this suite listens on, by what listens there."""
+        ports = {"gateway": int(self.env["GATEWAY_PORT"])}
+        for k in range(1, self.instances + 1):
+            ports |= {instance_name(s.name, k): s.port(self.env, k) for s in self.services}
+        if self.instances > 1:
+            ports |= {f"{s.name} balancer": s.balancer_port(self.env) for s in self.services}
+        return ports
 
     def start(self) -> None:
-        """Migrate, start every service and wait until each is ready, then the gateway and its
-        /health. On failure, whatever was started is stopped again."""
-        ports = {"gateway": int(self.env["GATEWAY_PORT"])} | {s.name: s.port(self.env) for s in self.services}
-        busy = [f"{name} :{port}" for name, port in ports.items() if not port_free(port)]
+        """Migrate, start every service (every instance) and wait until each is ready, then the
+        gateway and its /health. On failure, whatever was started is stopped again."""
+        busy = [f"{name} :{port}" for name, port in self.ports().items() if not port_free(port)]
+        if len(set(self.ports().values())) < len(self.ports()):
+            raise DevstackError(f"port layout overlaps itself: {self.ports()} (see devstack/services.py)")
         if busy:
-            raise DevstackError(f"ports in use: {', '.join(busy)} (set GATEWAY_PORT / SERVICE_PORT_BASE)")
+            raise DevstackError(
+                f"ports in use: {', '.join(busy)}"
+                " (set GATEWAY_PORT / SERVICE_PORT_BASE / SERVICE_PORT_BASE_<k> / SERVICE_LB_PORT_BASE)"
+            )
+        if self.instances > 1:
+            # Every instance finds the others through the gateway's balancers (unless told otherwise).
+            host = self.env["SERVICE_HOST"]
+            for s in self.services:
+                self.env.setdefault(
+                    f"{s.name.upper()}_SERVICE_URL", f"http://{host}:{s.balancer_port(self.env)}"
+                )
         try:
             self._data_platform()
             for s in self.services:
                 self.service_command(s, "migrate")
                 if self.demo_data:
                     self.service_command(s, "demo-data")
-            started = [self._spawn(s) for s in self.services]
-            for s, child in zip(self.services, started, strict=True):
-                self._wait_http(child, f"{self.service_url(s.name)}/health/ready", timeout=90)
-            command, log = gateway.prepare(self.env, self.services)
+            started = [(s, k, self._spawn(s, k)) for k in range(1, self.instances + 1) for s in self.services]
+            for s, k, child in started:
+                self._wait_http(child, f"{self.service_url(s.name, k)}/health/ready", timeout=90)
+            command, log = gateway.prepare(self.env, self.services, self.instances)
             nginx = Child("gateway", command, self.env, self.echo)
             self.children.append(nginx)
             self._wait_http(nginx, f"{self.gateway_url}/health", timeout=30, log=log)
@@ -156,33 +190,61 @@ class Suite:
         self.env["DATA_PLATFORM_URL"] = f"http://127.0.0.1:{port}/payments"
         self._wait_http(child, f"http://127.0.0.1:{port}/_deliveries", timeout=30)
 
-    def _spawn(self, service: Service) -> Child:
+    def _spawn(self, service: Service, instance: int = 1) -> Child:
+        port = service.port(self.env, instance)
         command = [
             sys.executable,
             "-m",
             service.package,
             "serve",
             "--port",
-            str(service.port(self.env)),
+            str(port),
             "--host",
             self.env["SERVICE_HOST"],
         ]
-        child = Child(service.name, command, self.env, self.echo)
+        # An instance's SERVICE_PORT_BASE is its own (it listens on base + offset, as API.md says).
+        env = self.env if instance == 1 else {**self.env, "SERVICE_PORT_BASE": str(port - service.offset)}
+        child = Child(instance_name(service.name, instance), command, env, self.echo)
         self.children.append(child)
         return child
 
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """Fault injection (tests): signal one service's process (SIGKILL: no goodbye) and forget it."""
-        child = next(c for c in self.children if c.name == name and c.alive())
+    def child(self, name: str, instance: int = 1) -> Child:
+        """The running process of one instance of a service."""
+        wanted = instance_name(name, instance)
+        found = next((c for c in self.children if c.name == wanted and c.alive()), None)
+        if found is None:
+            raise DevstackError(f"{wanted} is not running")
+        return found
+
+    def kill(self, name: str, sig: int = signal.SIGKILL, *, instance: int = 1) -> None:
+        """Fault injection (tests): signal one instance of a service (SIGKILL: no goodbye), wait
+        for it to exit and forget it; `restart` starts it again."""
+        child = self.child(name, instance)
         child.proc.send_signal(sig)
+        if child in self._paused:  # a stopped process acts on its signals only once it runs again
+            child.proc.send_signal(signal.SIGCONT)
+            self._paused.discard(child)
         child.proc.wait(timeout=30)
         self.children.remove(child)
 
-    def restart(self, name: str) -> None:
-        """Start a service again (after `kill`) and wait until it is ready."""
-        service = next(s for s in self.services if s.name == name)
-        child = self._spawn(service)
-        self._wait_http(child, f"{self.service_url(name)}/health/ready", timeout=90)
+    def restart(self, name: str, *, instance: int = 1) -> None:
+        """Start one instance of a service again (after `kill`) and wait until it is ready."""
+        service = self._service(name)
+        child = self._spawn(service, instance)
+        self._wait_http(child, f"{self.service_url(name, instance)}/health/ready", timeout=90)
+
+    def pause(self, name: str, *, instance: int = 1) -> None:
+        """Fault injection (tests): SIGSTOP one instance. It keeps its sockets: connections are
+        accepted by the kernel and then nothing answers, the way a hung dependency behaves."""
+        child = self.child(name, instance)
+        child.proc.send_signal(signal.SIGSTOP)
+        self._paused.add(child)
+
+    def resume(self, name: str, *, instance: int = 1) -> None:
+        """SIGCONT an instance `pause` stopped."""
+        child = self.child(name, instance)
+        child.proc.send_signal(signal.SIGCONT)
+        self._paused.discard(child)
 
     @property
     def data_platform_url(self) -> str | None:
@@ -226,6 +288,10 @@ class Suite:
     def stop(self) -> None:
         """The gateway first (no new requests), then the services: SIGTERM, then SIGKILL after
         STOP_TIMEOUT seconds."""
+        for child in self._paused:  # SIGTERM would wait for a SIGCONT
+            with contextlib.suppress(ProcessLookupError):
+                child.proc.send_signal(signal.SIGCONT)
+        self._paused.clear()
         gateway_first = sorted(self.children, key=lambda c: c.name != "gateway")
         for group in (gateway_first[:1], gateway_first[1:]):
             for child in group:
@@ -243,7 +309,11 @@ def print_line(name: str, line: str) -> None:
 def guide(suite: Suite) -> str:
     url = suite.gateway_url
     docs = "  ".join(f"{url}/docs/{s.name}" for s in suite.services)
-    listing = "  ".join(f"{s.name} {suite.service_url(s.name)}" for s in suite.services)
+    listing = "  ".join(
+        f"{instance_name(s.name, k)} {suite.service_url(s.name, k)}"
+        for k in range(1, suite.instances + 1)
+        for s in suite.services
+    )
     return f"""
 ================================================================================================
  The suite is up.   Gateway {url}   (GET /health, GET /gateway/ping)
@@ -273,9 +343,10 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Stop
 
 
-def run(overrides: Mapping[str, str] | None = None) -> int:
-    """`make run`: infrastructure, migrations, demo data (DEMO_DATA, default true), services,
-    gateway; then the children's output until Ctrl-C / SIGTERM or until a child dies."""
+def run(overrides: Mapping[str, str] | None = None, instances: int = 1) -> int:
+    """`make run`: infrastructure, migrations, demo data (DEMO_DATA, default true), services
+    (`instances` of each: `make run INSTANCES=2`), gateway; then the children's output until
+    Ctrl-C / SIGTERM or until a child dies."""
     env = environment({"DEMO_DATA": os.environ.get("DEMO_DATA", "true"), **(overrides or {})})
     # Explicitly: a shell that starts us in the background would otherwise leave SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -284,7 +355,7 @@ def run(overrides: Mapping[str, str] | None = None) -> int:
     code = 0
     try:
         infra.ensure_infra(env)
-        suite = Suite(env, demo_data=truthy(env["DEMO_DATA"]), echo=print_line)
+        suite = Suite(env, instances=instances, demo_data=truthy(env["DEMO_DATA"]), echo=print_line)
         suite.start()
         print(guide(suite), flush=True)
         while (dead := suite.dead()) is None:

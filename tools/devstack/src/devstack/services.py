@@ -3,6 +3,12 @@
 `SUITE` lists the services that exist: `make run` and the end-to-end tests start each of them and
 the gateway routes their paths. A new service is one line here (the table in docs/conventions.md
 has the rest; the lines below are ready to uncomment).
+
+Ports: instance 1 of every service listens on SERVICE_PORT_BASE + its offset (API.md); with N
+instances (`Suite(env, instances=N)`, `make run INSTANCES=N`), instance k listens on
+SERVICE_PORT_BASE_<k> + its offset (default: SERVICE_PORT_BASE + 100 * (k - 1)), and the services
+reach one another through the gateway's internal balancers on SERVICE_LB_PORT_BASE + offset
+(default SERVICE_PORT_BASE + 50), one per service, as they would through a Kubernetes Service.
 """
 
 from __future__ import annotations
@@ -26,11 +32,43 @@ class Service:
     def offset(self) -> int:
         return PORT_OFFSETS[self.name][0]
 
-    def port(self, env: Mapping[str, str]) -> int:
-        return int(env["SERVICE_PORT_BASE"]) + self.offset
+    def port(self, env: Mapping[str, str], instance: int = 1) -> int:
+        """Where instance `instance` (1, 2, ...) of this service listens."""
+        return port_base(env, instance) + self.offset
+
+    def balancer_port(self, env: Mapping[str, str]) -> int:
+        """The gateway's internal balancer over every instance (only with more than one)."""
+        return balancer_base(env) + self.offset
 
     def installed(self) -> bool:
         return importlib.util.find_spec(self.package) is not None
+
+
+#: Instance k > 1 listens on base + INSTANCE_STRIDE * (k - 1) unless SERVICE_PORT_BASE_<k> says.
+INSTANCE_STRIDE = 100
+#: The internal balancers listen on base + BALANCER_OFFSET unless SERVICE_LB_PORT_BASE says.
+BALANCER_OFFSET = 50
+
+
+def port_base(env: Mapping[str, str], instance: int = 1) -> int:
+    """The SERVICE_PORT_BASE of instance `instance` (1: SERVICE_PORT_BASE itself)."""
+    if instance < 1:
+        raise ValueError(f"instances count from 1, not {instance}")
+    base = int(env["SERVICE_PORT_BASE"])
+    if instance == 1:
+        return base
+    own = env.get(f"SERVICE_PORT_BASE_{instance}")
+    return int(own) if own else base + INSTANCE_STRIDE * (instance - 1)
+
+
+def balancer_base(env: Mapping[str, str]) -> int:
+    own = env.get("SERVICE_LB_PORT_BASE")
+    return int(own) if own else int(env["SERVICE_PORT_BASE"]) + BALANCER_OFFSET
+
+
+def instance_name(name: str, instance: int = 1) -> str:
+    """The process's name: `payment` for instance 1 (as with one instance), `payment-2` after."""
+    return name if instance == 1 else f"{name}-{instance}"
 
 
 SUITE: tuple[Service, ...] = (

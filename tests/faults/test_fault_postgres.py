@@ -1,0 +1,91 @@
+"""Every PostgreSQL connection of the suite cut at once (pg_terminate_backend of every backend of
+its database) while coupons are requested and payments made: the pools reconnect, the cut sagas are
+resumed, and the invariants hold."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from invariants import (
+    assert_coupon_flood_holds,
+    assert_nothing_dead_lettered,
+    assert_outboxes_drain,
+    assert_payments_hold,
+    xfail_if_known_bugs_showed,
+)
+from load import coupon_flood, flood_users, new_buyers, shopping
+from stack import launch
+
+from commerce_kit.testing import eventually
+
+pytestmark = pytest.mark.timeout(600)
+
+#: Found here (docs/reliability.md, "Known bugs"): a request whose connection is cut answers 500.
+CUT_CONNECTION_BUG = (
+    "bug: a request whose PostgreSQL connection is cut mid-query answers 500 INTERNAL_ERROR (asyncpg's"
+    " ConnectionDoesNotExistError is not mapped to 503 by commerce_kit.web); the client's retry with the"
+    " same Idempotency-Key gets the saga's outcome"
+)
+#: The flood and the buyers retry it, as they retry any "not now", so that the rest can be checked.
+CUT_SHORT = (500, "INTERNAL_ERROR")
+
+
+async def test_every_database_connection_cut_mid_load_loses_nothing(postgres_url, kafka_bootstrap, tmp_path):
+    async with launch(postgres_url, kafka_bootstrap, tmp_path) as stack:
+        shop, db = stack.shop, stack.db
+        buyers = (await new_buyers(shop, 16)).tolerate(CUT_SHORT)
+        stock = 50
+        coupon = await shop.new_coupon("FIXED", 500, totalQuantity=stock)
+        crowd = flood_users(250)
+
+        async def cut_every_connection() -> tuple[int, object]:
+            await eventually(
+                lambda: db.fetchval(
+                    "SELECT count(*) >= 5 AND count(*) FILTER (WHERE status = 'PENDING') > 0"
+                    " FROM payments.payments WHERE user_id = ANY($1::bigint[])",
+                    buyers.users,
+                ),
+                timeout=90,
+                interval=0.01,
+                what="sagas in flight",
+            )
+            cut_at = await db.fetchval("SELECT clock_timestamp()")
+            cut = await db.fetchval(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return cut, cut_at
+
+        fault = asyncio.create_task(cut_every_connection())
+        flooding = asyncio.create_task(
+            coupon_flood(shop, coupon, stock, crowd, repeats=60, concurrency=6, rate=25, tolerate={CUT_SHORT})
+        )
+        await shopping(shop, buyers, rounds=4)
+        flood = await flooding
+        cut, cut_at = await fault
+        print(f"{cut} connections cut: {buyers.answers.summary()}; {flood.answers.summary()}")
+
+        buyers.answers.assert_clean()
+        flood.answers.assert_clean()
+        assert buyers.paid > 0
+        await assert_coupon_flood_holds(stack, flood)
+        await assert_payments_hold(stack, buyers)
+        await assert_outboxes_drain(stack)
+        await assert_nothing_dead_lettered(stack)
+        # The cut was real (every service holds connections) and came while sagas were running:
+        # they moved on afterwards.
+        assert cut >= 6
+        moved_after = await db.fetchval(
+            "SELECT count(*) FROM payments.payment_transitions t"
+            " JOIN payments.payments p ON p.id = t.payment_id"
+            " WHERE p.user_id = ANY($1::bigint[]) AND t.at > $2",
+            buyers.users,
+            cut_at,
+        )
+        assert moved_after > 0
+        # Every answer was clean, unless the known bug showed (it does when a request was mid-query).
+        cut_short = buyers.answers.tolerated_seen() + flood.answers.tolerated_seen()
+        await xfail_if_known_bugs_showed(
+            stack, buyers, cut_short and f"{CUT_CONNECTION_BUG} (this run: {cut_short} answers 500)"
+        )
