@@ -35,11 +35,6 @@ pytestmark = pytest.mark.timeout(900)
 
 TWO = (1, 2)
 
-#: Found by the first test below (docs/reliability.md, "Known bugs").
-LEASE_BUG = (
-    "bug: a completed payment keeps its saga lease for PAYMENT_LEASE_SECONDS (15 s) after completing, and"
-    " Payments.refund on another instance cannot claim it: cancelling a just-paid order answers 503 there"
-)
 SETTINGS = {
     # Both instances look for unpaid orders every half second; an order is due after a minute.
     "ORDER_EXPIRY_INTERVAL_SECONDS": "0.5",
@@ -87,9 +82,9 @@ async def test_two_instances_share_the_load_and_keep_every_invariant(stack):
 
     buyers.answers.assert_clean()
     flood.answers.assert_clean()
-    # Nothing is down: no "not now", except cancels that met the known bug (retried).
+    # Nothing is down: no "not now" (a refund starts at once on either instance).
     assert flood.answers.not_now() == 0
-    assert buyers.answers.not_now() == buyers.answers.count("cancel", {503}), buyers.answers.summary()
+    assert buyers.answers.not_now() == 0, buyers.answers.summary()
     await assert_coupon_flood_holds(stack, flood)
     await assert_payments_hold(stack, buyers)
     await assert_outboxes_drain(stack)
@@ -230,7 +225,6 @@ async def test_an_instance_killed_mid_load_is_skipped_and_its_twin_takes_over(st
     await xfail_if_known_bugs_showed(stack, buyers)
 
 
-@pytest.mark.xfail(strict=True, reason=LEASE_BUG)
 async def test_a_payment_made_on_one_instance_is_refunded_at_once_on_the_other(stack):
     shop = stack.shop
     buyers = await new_buyers(shop, 1, coupon=False)

@@ -53,14 +53,30 @@ async def test_another_request_with_the_key_is_refused(pool):
             await idempotency.claim(conn, 2, "k", idempotency.fingerprint("op", 2))
 
 
-async def test_a_committed_unfinished_claim_is_in_progress_until_completed_or_released(pool):
+async def test_lookup_is_read_only_and_says_what_a_claim_would(pool):
     print_ = idempotency.fingerprint("saga", 1)
     async with pool.acquire() as conn:
-        assert await idempotency.claim(conn, 3, "long", print_) is None  # autocommit: claim is visible
+        assert await idempotency.lookup(conn, 3, "long", print_) is None
+        assert await idempotency.lookup(conn, 3, "long", print_) is None  # it claimed nothing
+        async with conn.transaction():  # the claim commits with the operation's start
+            assert await idempotency.claim(conn, 3, "long", print_) is None
         with pytest.raises(IdempotencyInProgress):
-            await idempotency.claim(conn, 3, "long", print_)
-        await idempotency.release(conn, 3, "long")
-        assert await idempotency.claim(conn, 3, "long", print_) is None
+            await idempotency.lookup(conn, 3, "long", print_)
+        with pytest.raises(IdempotencyKeyReused):
+            await idempotency.lookup(conn, 3, "long", idempotency.fingerprint("saga", 2))
+        await idempotency.complete(conn, 3, "long", idempotency.StoredAnswer(201, {"id": 1}))
+        assert await idempotency.lookup(conn, 3, "long", print_) == idempotency.StoredAnswer(201, {"id": 1})
+
+
+async def test_remember_stores_a_refusal_unless_a_concurrent_request_answered_first(pool):
+    print_ = idempotency.fingerprint("pay", {"orderId": 9})
+    refused = idempotency.StoredAnswer(409, {"code": "INVALID_ORDER_STATE"})
+    async with pool.acquire() as conn:
+        assert await idempotency.remember(conn, 6, "r", print_, refused) == refused
+        assert await idempotency.lookup(conn, 6, "r", print_) == refused
+        # The key already holds an answer: that one is given, not the new one.
+        other = idempotency.StoredAnswer(404, {"code": "ORDER_NOT_FOUND"})
+        assert await idempotency.remember(conn, 6, "r", print_, other) == refused
 
 
 async def test_concurrent_claims_in_transactions_wait_for_the_first_and_replay_it(pool):

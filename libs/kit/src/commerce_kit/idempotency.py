@@ -4,8 +4,11 @@ first answer is replayed and nothing happens twice; same key, another request: 4
 
 The key row is claimed with `INSERT ... ON CONFLICT DO NOTHING` (never check-then-insert): when the
 operation runs inside the claiming transaction, a concurrent duplicate waits on the unique index
-until the first commits and then replays its answer. Long operations (the payment saga) commit the
-claim first and complete it later; duplicates meanwhile get `IDEMPOTENCY_IN_PROGRESS`.
+until the first commits and then replays its answer. Long operations (the payment saga) `lookup` the
+key first, then `claim` it in the transaction that records the operation's start, and complete it
+when the operation ends; duplicates meanwhile get `IDEMPOTENCY_IN_PROGRESS`. Never commit a claim
+on its own: a crash right after it would leave the key "in progress" with nothing behind it that
+will ever complete it. An operation refused before it starts stores its answer with `remember`.
 
 Each service that accepts the header has this table in its own schema:
 
@@ -70,6 +73,39 @@ async def claim(conn: asyncpg.Connection, user_id: int, key: str, print_: bytes)
     )
     if row is None:  # expired and removed between the two statements: treat it as new
         return await claim(conn, user_id, key, print_)
+    return _replay(row, print_)
+
+
+async def lookup(conn: asyncpg.Connection, user_id: int, key: str, print_: bytes) -> StoredAnswer | None:
+    """Read-only: the stored answer to replay, or None when the key is new (raises as `claim`)."""
+    row = await conn.fetchrow(
+        "SELECT fingerprint, status_code, body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+        user_id,
+        key,
+    )
+    return None if row is None else _replay(row, print_)
+
+
+async def remember(
+    conn: asyncpg.Connection, user_id: int, key: str, print_: bytes, answer: StoredAnswer
+) -> StoredAnswer:
+    """Claim and complete `key` in one statement (an operation refused before it started). When a
+    concurrent request with the same key got there first, its answer is the one to give."""
+    inserted = await conn.fetchval(
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint, status_code, body)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+        user_id,
+        key,
+        print_,
+        answer.status_code,
+        answer.body,
+    )
+    if inserted:
+        return answer
+    return await lookup(conn, user_id, key, print_) or answer
+
+
+def _replay(row: asyncpg.Record, print_: bytes) -> StoredAnswer:
     if bytes(row["fingerprint"]) != print_:
         raise IdempotencyKeyReused()
     if row["status_code"] is None:
@@ -84,13 +120,6 @@ async def complete(conn: asyncpg.Connection, user_id: int, key: str, answer: Sto
         key,
         answer.status_code,
         answer.body,
-    )
-
-
-async def release(conn: asyncpg.Connection, user_id: int, key: str) -> None:
-    """Give up an unfinished claim (the operation failed in a way a retry may fix)."""
-    await conn.execute(
-        "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status_code IS NULL", user_id, key
     )
 
 

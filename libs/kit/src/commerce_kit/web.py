@@ -24,7 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commerce_kit import metrics
 from commerce_kit.auth import Principal, TokenVerifier
-from commerce_kit.errors import AppError, PayloadTooLarge
+from commerce_kit.errors import AppError, DependencyUnavailable, PayloadTooLarge
+from commerce_kit.outages import is_outage
 from commerce_kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
+        if is_outage(exc):  # our own PostgreSQL or Redis away: "not now", not a bug
+            log.warning("%s %s: dependency unavailable: %r", request.method, request.url.path, exc)
+            away = DependencyUnavailable("A server this request needs is unavailable; retry later")
+            return problem_response(away, request)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         error = AppError("The server could not complete the request", code="INTERNAL_ERROR")
         error.status, error.title = 500, "Internal error"

@@ -4,10 +4,13 @@ when the services it needs do not answer."""
 import itertools
 import time
 
+import asyncpg
+import httpx
 import pytest
 
 from commerce_kit.testing import tokens
 from payment_service.adapters import repository as repo
+from payment_service.adapters.services import Order, OrderLine
 from payment_service.domain.saga import Status, Step
 
 _orders = itertools.count(int(time.time() * 1000) % 10**11)
@@ -126,16 +129,19 @@ async def test_only_services_may_ask_for_a_refund(client, pool):
     assert not_paid.status_code == 409 and not_paid.json()["code"] == "INVALID_ORDER_STATE"
 
 
-async def test_a_user_paying_too_often_is_rate_limited(client, app, monkeypatch):
+async def test_a_user_paying_too_often_is_rate_limited(client, app):
     from commerce_kit.ratelimit import RateLimiter
 
-    monkeypatch.setattr(
-        app.state, "rate_limiter", RateLimiter(app.state.runtime.redis, "payments-test", 2, window_seconds=60)
-    )
-    answers = [
-        await client.post("/api/v1/payments", json={"orderId": next(_orders)}, headers=tokens.bearer(13))
-        for _ in range(4)
-    ]
+    # (Swapped by hand: pytest's monkeypatch deletes, rather than restores, a Starlette State entry.)
+    configured = app.state.rate_limiter
+    app.state.rate_limiter = RateLimiter(app.state.runtime.redis, "payments-test", 2, window_seconds=60)
+    try:
+        answers = [
+            await client.post("/api/v1/payments", json={"orderId": next(_orders)}, headers=tokens.bearer(13))
+            for _ in range(4)
+        ]
+    finally:
+        app.state.rate_limiter = configured
     assert [a.status_code for a in answers] == [
         503,
         503,
@@ -143,3 +149,53 @@ async def test_a_user_paying_too_often_is_rate_limited(client, app, monkeypatch)
         429,
     ]  # the first two reach the (absent) order service
     assert answers[-1].json()["code"] == "RATE_LIMITED" and answers[-1].headers["retry-after"] == "1"
+
+
+async def test_a_request_cut_after_claiming_its_key_leaves_no_claim_behind(app, pool, monkeypatch):
+    """The key is claimed in the transaction that starts the saga, never on its own: a request cut
+    in between (its connection cut, its process killed) leaves nothing, and a retry with the same
+    key starts the payment, instead of IDEMPOTENCY_IN_PROGRESS until the key expires."""
+    payments, user, order = app.state.payments, 14, next(_orders)
+
+    async def an_order(order_id: int) -> Order:
+        return Order(order_id, user, "PENDING_PAYMENT", 1000, None, (OrderLine(1, 2, 1, 1000),), None)
+
+    real_start = repo.start
+
+    async def cut_after_the_claim(conn, **kwargs):
+        await real_start(conn, **kwargs)
+        raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed mid-operation")
+
+    monkeypatch.setattr(payments.services, "load_order", an_order)
+    monkeypatch.setattr(repo, "start", cut_after_the_claim)
+    headers = {**tokens.bearer(user), "Idempotency-Key": f"cut-{order}"}
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://payment") as http:
+        cut = await http.post("/api/v1/payments", json={"orderId": order}, headers=headers)
+        assert (cut.status_code, cut.json()["code"]) == (503, "DEPENDENCY_UNAVAILABLE"), cut.text
+        assert await pool.fetchval("SELECT count(*) FROM idempotency_keys WHERE user_id = $1", user) == 0
+        assert await pool.fetchval("SELECT count(*) FROM payments WHERE order_id = $1", order) == 0
+        monkeypatch.setattr(repo, "start", real_start)
+        # The retry starts the saga (whose steps find the other services away: still running) ...
+        again = await http.post("/api/v1/payments", json={"orderId": order}, headers=headers)
+        assert again.status_code == 503, again.text
+        started = await pool.fetchrow(
+            "SELECT idem_user_id, idem_key FROM payments WHERE order_id = $1", order
+        )
+        assert (started["idem_user_id"], started["idem_key"]) == (user, f"cut-{order}")
+        # ... and from then on the key is that saga's, in progress until it is final.
+        third = await http.post("/api/v1/payments", json={"orderId": order}, headers=headers)
+        assert (third.status_code, third.json()["code"]) == (409, "IDEMPOTENCY_IN_PROGRESS"), third.text
+
+
+async def test_a_final_saga_gives_its_lease_up_so_a_refund_may_start_anywhere(pool):
+    payment = await start(pool, next(_orders), owner="driver", lease=60)
+    record = await repo.load(pool, payment)
+    saga = record.saga
+    for step in (Step.TAKE_STOCK, Step.TAKE_BALANCE, Step.MARK_ORDER_PAID):
+        saga = saga.attempting(step).succeeded(step)
+    assert saga.status is Status.COMPLETED
+    saved = await repo.save(pool, payment, saga, owner="driver", lease_seconds=60, step=None, event="DONE")
+    assert saved is not None and saved.saga.status is Status.COMPLETED
+    assert await pool.fetchval("SELECT lease_owner FROM payments WHERE id = $1", payment) is None
+    assert await repo.claim(pool, payment, "another instance", 60)  # at once, not in 60 s

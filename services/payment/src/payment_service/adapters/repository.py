@@ -127,12 +127,16 @@ async def save(
         "failure_detail": saga.failure_detail,
         **(extra or {}),
     }
-    first = 7  # $1..$6 below
+    first = 8  # $1..$7 below
     sets = ", ".join(f"{name} = ${first + i}" for i, name in enumerate(columns))
     row = await conn.fetchrow(
         f"""
         WITH saved AS (
-            UPDATE payments SET {sets}, updated_at = now(), lease_until = now() + make_interval(secs => $3)
+            -- A final saga ($7) has nothing left to drive: its lease goes with the last save, so
+            -- that a refund may start at once on any instance, not once the lease has lapsed.
+            UPDATE payments SET {sets}, updated_at = now(),
+                   lease_owner = CASE WHEN $7 THEN NULL ELSE lease_owner END,
+                   lease_until = CASE WHEN $7 THEN NULL ELSE now() + make_interval(secs => $3) END
             WHERE id = $1 AND lease_owner = $2
             RETURNING *
         ), logged AS (
@@ -147,6 +151,7 @@ async def save(
         step.value if step else None,
         event,
         detail,
+        saga.status.final,
         *columns.values(),
     )
     return None if row is None else PaymentRecord.of(row)

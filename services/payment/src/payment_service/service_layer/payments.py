@@ -10,7 +10,13 @@ import uuid
 import asyncpg
 
 from commerce_kit import idempotency
-from commerce_kit.errors import AppError, DependencyUnavailable, Forbidden
+from commerce_kit.errors import (
+    AppError,
+    DependencyUnavailable,
+    Forbidden,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+)
 from payment_service.adapters import repository as repo
 from payment_service.adapters.repository import PaymentRecord
 from payment_service.adapters.services import Services
@@ -38,28 +44,30 @@ class Payments:
     async def pay(self, user_id: int, order_id: int, key: str | None) -> idempotency.StoredAnswer:
         """Run the saga for the order and answer 201 or the 409 of the step that refused. A saga that
         cannot finish within the request's budget is left to the recovery worker (503; a retry with
-        the same Idempotency-Key gets IDEMPOTENCY_IN_PROGRESS until it is final, then its answer)."""
+        the same Idempotency-Key gets IDEMPOTENCY_IN_PROGRESS until it is final, then its answer).
+
+        The key is claimed in the transaction that starts the saga, never before: whatever cuts the
+        request short (its process killed, its connection cut) leaves either nothing, and the retry
+        starts afresh, or a saga that the recovery worker finishes and that completes the key."""
+        print_ = idempotency.fingerprint("pay", {"orderId": order_id})
         if key is not None:
             async with self.pool.acquire() as conn:
-                stored = await idempotency.claim(
-                    conn, user_id, key, idempotency.fingerprint("pay", {"orderId": order_id})
-                )
+                stored = await idempotency.lookup(conn, user_id, key, print_)
             if stored is not None:
                 return stored
         try:
-            payment_id = await self._start(user_id, order_id, key)
-        except DependencyUnavailable:
-            if key is not None:  # nothing happened: the same key may try again
-                async with self.pool.acquire() as conn:
-                    await idempotency.release(conn, user_id, key)
-            raise
+            started = await self._start(user_id, order_id, key, print_)
+        except (DependencyUnavailable, IdempotencyInProgress, IdempotencyKeyReused):
+            raise  # nothing happened (the same key may try again), or the key is another request's
         except AppError as refused:
             answer = idempotency.StoredAnswer(refused.status, refused.problem())
-            if key is not None:
-                async with self.pool.acquire() as conn:
-                    await idempotency.complete(conn, user_id, key, answer)
-            return answer
-        payment = await self.driver.drive(payment_id, self.settings.request_budget_seconds)
+            if key is None:
+                return answer
+            async with self.pool.acquire() as conn:
+                return await idempotency.remember(conn, user_id, key, print_, answer)
+        if isinstance(started, idempotency.StoredAnswer):
+            return started
+        payment = await self.driver.drive(started, self.settings.request_budget_seconds)
         if payment.saga.status.final:
             return answer_for(payment)
         raise StillRunning(
@@ -68,7 +76,10 @@ class Payments:
             paymentId=payment.id,
         )
 
-    async def _start(self, user_id: int, order_id: int, key: str | None) -> int:
+    async def _start(
+        self, user_id: int, order_id: int, key: str | None, print_: bytes
+    ) -> int | idempotency.StoredAnswer:
+        """The new saga's id; or, when a request with the same key started one meanwhile, its answer."""
         order = await self.services.load_order(order_id)
         if order is None:
             raise OrderNotFound(f"Order {order_id} does not exist")
@@ -86,7 +97,12 @@ class Payments:
             }
             for i in order.lines
         ]
-        async with self.pool.acquire() as conn:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if key is not None:
+                # A duplicate that got here first holds the key's row: this waits for its commit.
+                stored = await idempotency.claim(conn, user_id, key, print_)
+                if stored is not None:
+                    return stored
             payment_id = await repo.start(
                 conn,
                 order_id=order_id,
@@ -98,8 +114,8 @@ class Payments:
                 lease_owner=self.owner,
                 lease_seconds=self.settings.lease_seconds,
             )
-        if payment_id is None:
-            raise InvalidOrderState(f"Order {order_id} is already being paid or is paid")
+            if payment_id is None:  # rolls the claim back: `pay` stores this answer for the key
+                raise InvalidOrderState(f"Order {order_id} is already being paid or is paid")
         return payment_id
 
     # --- reads ---------------------------------------------------------------------------------------
