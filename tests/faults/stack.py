@@ -216,6 +216,12 @@ async def launch(
                     kafka_bootstrap,
                     instances,
                 )
+        except Exception:
+            # What the services said last (pytest shows it with the failure): the errors behind
+            # an unclean answer are in there.
+            for child in suite.children:
+                print(f"--- the last lines of {child.name} ---\n{child.tail()}")
+            raise
         finally:
             await db.close()
     finally:

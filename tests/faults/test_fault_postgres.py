@@ -22,6 +22,7 @@ from commerce_kit.testing import eventually
 
 pytestmark = pytest.mark.timeout(600)
 
+
 async def test_every_database_connection_cut_mid_load_loses_nothing(postgres_url, kafka_bootstrap, tmp_path):
     async with launch(postgres_url, kafka_bootstrap, tmp_path) as stack:
         shop, db = stack.shop, stack.db

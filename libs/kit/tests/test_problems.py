@@ -58,3 +58,17 @@ async def test_an_outage_is_503_and_a_bug_500(app, path, status, code):
     assert answer.headers["content-type"].startswith(PROBLEM)
     assert answer.json()["code"] == code
     assert ("Retry-After" in answer.headers) == (status == 503)
+
+
+def test_an_outage_is_recognised_behind_the_error_it_caused():
+    from commerce_kit.outages import is_outage
+
+    try:
+        try:
+            raise asyncpg.exceptions.ConnectionDoesNotExistError("closed in the middle of operation")
+        except Exception:
+            raise asyncpg.exceptions.InterfaceError("cannot call Transaction.__aexit__()") from None
+    except Exception as leaving_the_block:
+        assert is_outage(leaving_the_block)
+    assert not is_outage(asyncpg.exceptions.InterfaceError("misuse"))
+    assert not is_outage(KeyError("a bug"))

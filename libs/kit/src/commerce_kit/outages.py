@@ -18,8 +18,22 @@ OUTAGES: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
+    # asyncpg's protocol state after the server dropped a pooled connection under it ("another
+    # operation is in progress", seen when every backend is terminated): that connection is
+    # discarded, and a retry gets another one.
+    asyncpg.exceptions.InternalClientError,
 )
 
 
 def is_outage(exc: BaseException) -> bool:
-    return isinstance(exc, OUTAGES)
+    """`exc` or what led to it is an outage: a connection cut inside `async with conn.transaction()`
+    surfaces as an InterfaceError ("the underlying connection is closed") raised while leaving the
+    block, whose context is the real cause."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OUTAGES):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
