@@ -3,8 +3,10 @@ still complete (their events wait in the outbox), coupon requests are refused cl
 request could not be queued) until the broker is back, and afterwards every outbox drains and every
 consumer catches up: nothing lost, nothing doubled. The brokers are the tests' own.
 
-Found here (docs/reliability.md, "Known bugs"): the kit's idempotent producer does not recover from
-sends that expired while the broker was away; the second test reproduces it without the suite."""
+Found here: the kit's idempotent producer did not recover from sends that expired while the broker
+was away (a sequence gap: OutOfOrderSequenceNumber on every later send to the partition, until the
+process restarted); the second test reproduces it without the suite. Fixed by
+commerce_kit.messaging.RenewingProducer (libs/kit/tests/test_producer_renewal.py tests it quickly)."""
 
 from __future__ import annotations
 
@@ -36,15 +38,7 @@ pytestmark = [pytest.mark.timeout(900), pytest.mark.faults_full]
 
 KAFKA_DOWN_SECONDS = 30
 
-PRODUCER_BUG = (
-    "bug: after a Kafka outage under load, the idempotent producer of commerce_kit.messaging.create_broker"
-    " is left with a sequence gap on the partitions whose sends expired: every later send to them fails"
-    " (OutOfOrderSequenceNumber) or hangs, so the coupon route answers 503/504 and the outbox relays"
-    " stop (rows moved to outbox_dead) until the process restarts"
-)
 
-
-@pytest.mark.xfail(strict=False, reason=PRODUCER_BUG + " (whether a send expires mid-flight is timing)")
 async def test_kafka_down_for_30_seconds_loses_nothing(postgres_url, tmp_path):
     kafka = await asyncio.to_thread(own_kafka, tmp_path / "kafka")
     try:
@@ -125,7 +119,6 @@ async def kafka_outage_under_load(stack, kafka) -> None:
     await xfail_if_known_bugs_showed(stack, buyers)
 
 
-@pytest.mark.xfail(strict=True, reason=PRODUCER_BUG)
 async def test_the_kits_producer_publishes_again_once_kafka_is_back(tmp_path):
     """The suite's publisher, as every service builds it, sending 50 events a second to one partition
     (one coupon's requests) while the broker goes away for 30 s and comes back: within 30 s of its

@@ -13,6 +13,9 @@ suite goes through `subscribe()` below, written once:
   never acknowledged unhandled;
 - the trace context travels in the headers.
 
+Publishing (`create_broker`'s broker, `FastPublisher`) goes through `RenewingProducer`: aiokafka's
+idempotent producer, replaced by a new one when a failed send has left it unable to send again.
+
 Handlers must be idempotent (redelivery happens: a crash between the effect and the commit): the
 `inbox` module gives them the `INSERT ... ON CONFLICT DO NOTHING` guard in the effect's transaction.
 """
@@ -20,17 +23,30 @@ Handlers must be idempotent (redelivery happens: a crash between the effect and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    KafkaConnectionError,
+    OutOfOrderSequenceNumber,
+    ProducerClosed,
+    ProducerFenced,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.publisher.producer import AioKafkaFastProducerImpl
 
 from commerce_contracts import Event, Topic, UndecodableEvent, decode_event, encode_event
 from commerce_kit import metrics, telemetry
@@ -73,7 +89,7 @@ def create_broker(
 ) -> KafkaBroker:
     """`graceful_timeout`: how long stopping waits for handlers in flight (they are then cancelled,
     unacknowledged, and their messages are read again by whoever takes the partition)."""
-    return KafkaBroker(
+    broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=client_id,
         acks="all",
@@ -85,6 +101,11 @@ def create_broker(
         log_level=logging.DEBUG,
         graceful_timeout=graceful_timeout,
     )
+    # Every publish through the broker (`publish`, the outbox relay, dead-lettering) goes through a
+    # RenewingProducer built from the options FastStream builds its own producer from.
+    options = broker._connection_kwargs
+    broker.config.broker_config.producer = _BrokerProducer(lambda: AIOKafkaProducer(**options))
+    return broker
 
 
 async def ensure_topics(bootstrap: str, names_and_partitions: Sequence[tuple[str, int]]) -> None:
@@ -111,6 +132,166 @@ def suite_topics(prefix: str = "") -> list[tuple[str, int]]:
         names.append((prefix + topic.name, topic.partitions))
         names.append((prefix + topic.dead_letter, 1))
     return names
+
+
+# Why RenewingProducer: aiokafka's idempotent producer (0.14) numbers each partition's batches as they
+# leave its queue and never renumbers them, so a batch that fails once numbered leaves a gap the broker
+# never forgives: it refuses every later batch to the partition with OutOfOrderSequenceNumber, for the
+# life of the producer. A Kafka outage does that: while the broker is away (stopped cleanly, it
+# announced its partitions leaderless first) the producer's metadata has no leader for them, and
+# `MessageAccumulator.drain_by_nodes` numbers each batch older than request_timeout_ms (`_pop_batch`)
+# and then fails it with LeaderNotAvailableError (aiokafka/producer/message_accumulator.py:482-490;
+# the expiry that sender.py:884 `_can_retry` spares idempotent producers). A batch the broker refuses
+# leaves the same gap (sender.py:861-868). Java's producer bumps its epoch and renumbers (KIP-360);
+# aiokafka does not, so the remedy is a new producer: a new producer id, every partition from 0.
+#
+# So: once a send fails after it was queued (with idempotence every such failure leaves a gap) or
+# fails with an error about the producer's state, the next send first replaces the producer, once
+# (the first caller in line, under a lock; while Kafka is still away, at most one attempt every
+# `renew_every` seconds, the others failing at once). Failed sends still fail for their callers, who
+# treat the message as not sent (the coupon route answers 503, the outbox relay retries the row); the
+# old producer is stopped in the background, so what it still holds is delivered or fails, and each
+# caller learns which. Nothing is reported sent that Kafka did not acknowledge (acks=all).
+
+_PRODUCER_STATE_ERRORS = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerIdMapping,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
+
+
+def is_producer_failure(exc: BaseException) -> bool:
+    """A failure of the producer (its state, or it being replaced), not of the message sent: sending
+    the same message again, later, succeeds."""
+    return isinstance(exc, (*_PRODUCER_STATE_ERRORS, ProducerClosed))
+
+
+class RenewingProducer:
+    """An idempotent aiokafka producer that replaces itself when a failed send poisoned it (above).
+    It has the part of AIOKafkaProducer's interface that FastStream's publisher and FastPublisher
+    use; `make` builds each producer."""
+
+    def __init__(
+        self,
+        make: Callable[[], AIOKafkaProducer],
+        *,
+        first: AIOKafkaProducer | None = None,
+        start_timeout: float = 10.0,
+        renew_every: float = 1.0,
+    ) -> None:
+        self._make, self._start_timeout, self._renew_every = make, start_timeout, renew_every
+        self._producer = first if first is not None else make()
+        self._poisoned: BaseException | None = None
+        self._lock = asyncio.Lock()
+        self._next_renewal = 0.0
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._closed = False  # FastStream reads it
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        return self._producer
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        self._closed = True
+        try:
+            await self._producer.stop()
+        finally:
+            await asyncio.gather(*self._retiring)
+
+    async def flush(self) -> None:
+        await self._producer.flush()
+
+    def create_batch(self) -> Any:
+        return self._producer.create_batch()
+
+    async def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Any = None,
+    ) -> asyncio.Future[Any]:
+        """Queue one message; the future resolves once Kafka acknowledged it, or fails."""
+        producer = self._producer if self._poisoned is None else await self._healthy()
+        return await self._queue(producer, producer.send(topic, value, key, partition, timestamp_ms, headers))
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        producer = self._producer if self._poisoned is None else await self._healthy()
+        return await self._queue(producer, producer.send_batch(batch, topic, partition=partition))
+
+    async def _queue(
+        self, producer: AIOKafkaProducer, sending: Awaitable[asyncio.Future[Any]]
+    ) -> asyncio.Future[Any]:
+        try:
+            future = await sending
+        except _PRODUCER_STATE_ERRORS as exc:
+            self._poison(producer, exc)
+            raise
+        future.add_done_callback(partial(self._settled, producer))
+        return future
+
+    def _settled(self, producer: AIOKafkaProducer, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self._poison(producer, future.exception())  # type: ignore[arg-type]
+
+    def _poison(self, producer: AIOKafkaProducer, exc: BaseException) -> None:
+        if producer is self._producer and self._poisoned is None and not self._closed:
+            log.warning("a Kafka send failed (%r), leaving a gap: the producer will be replaced", exc)
+            self._poisoned = exc
+
+    async def _healthy(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._poisoned is not None:  # the first in line renews; the others find it done
+                await self._renew(self._poisoned)
+        return self._producer
+
+    async def _renew(self, cause: BaseException) -> None:
+        if self._closed:
+            raise ProducerClosed()
+        now = asyncio.get_running_loop().time()
+        if now < self._next_renewal:  # the last attempt failed a moment ago: Kafka is still away
+            raise KafkaConnectionError(f"the Kafka producer awaits its replacement (after {cause!r})")
+        self._next_renewal = now + self._renew_every
+        fresh = self._make()
+        try:
+            async with asyncio.timeout(self._start_timeout):  # start() waits for a producer id
+                await fresh.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await fresh.stop()
+            raise
+        old, self._producer, self._poisoned = self._producer, fresh, None
+        log.warning("the Kafka producer was replaced (after %r)", cause)
+        retiring = asyncio.create_task(self._retire(old))
+        self._retiring.add(retiring)
+        retiring.add_done_callback(self._retiring.discard)
+
+    @staticmethod
+    async def _retire(producer: AIOKafkaProducer) -> None:
+        try:
+            await producer.stop()  # flushes: what it holds is delivered or fails, to its callers
+        except Exception:
+            log.exception("stopping a replaced Kafka producer failed")
+
+
+class _BrokerProducer(AioKafkaFastProducerImpl):
+    """FastStream's publisher, sending through a RenewingProducer (it replaces the one KafkaBroker
+    made, with the same parser and decoder: none)."""
+
+    def __init__(self, make: Callable[[], AIOKafkaProducer]) -> None:
+        super().__init__(parser=None, decoder=None)
+        self._make = make
+
+    async def connect(self, producer: Any, serializer: Any, codec: Any = None) -> None:
+        # `producer`: FastStream's own, built from the same options; it is the first one.
+        await super().connect(RenewingProducer(self._make, first=producer), serializer, codec)
 
 
 async def publish(broker: KafkaBroker, settings: ServiceSettings, topic: Topic, event: Event) -> None:
@@ -140,19 +321,20 @@ class FastPublisher:
     """Publishing on a hot path (the coupon issue route): aiokafka's producer directly. FastStream's
     `publish` spends about twice the CPU per message (55 against 30 µs, measured on this machine
     with 64 publishes in flight), which shows on a route that answers thousands of requests a
-    second. Same guarantees: acks=all, idempotent producer, the trace context in the headers."""
+    second. Same guarantees: acks=all, idempotent producer (renewed when poisoned: RenewingProducer),
+    the trace context in the headers."""
 
     def __init__(self, settings: ServiceSettings, *, client_id: str) -> None:
-        from aiokafka import AIOKafkaProducer
-
         self.settings = settings
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            client_id=client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=2,
-            request_timeout_ms=10_000,
+        self._producer = RenewingProducer(
+            lambda: AIOKafkaProducer(
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                client_id=client_id,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=2,
+                request_timeout_ms=10_000,
+            )
         )
 
     async def start(self) -> None:
@@ -163,12 +345,13 @@ class FastPublisher:
 
     async def publish(self, topic: Topic, event: Event) -> None:
         """Publish and wait for the broker's acknowledgement."""
-        await self._producer.send_and_wait(
+        sent = await self._producer.send(
             self.settings.topic(topic.name),
             encode_event(event),
             key=event.key.encode(),
             headers=telemetry.inject_headers() or None,
         )
+        await sent
 
 
 @dataclass(frozen=True)
@@ -365,10 +548,12 @@ __all__ = [
     "Consumer",
     "FastPublisher",
     "Permanent",
+    "RenewingProducer",
     "Retry",
     "Subscription",
     "create_broker",
     "ensure_topics",
+    "is_producer_failure",
     "publish",
     "subscribe",
     "subscribe_batch",

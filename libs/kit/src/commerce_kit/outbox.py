@@ -40,7 +40,7 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError
 from faststream.kafka import KafkaBroker
 
 from commerce_contracts import Event, Topic
-from commerce_kit import metrics, telemetry
+from commerce_kit import messaging, metrics, telemetry
 from commerce_kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -91,9 +91,14 @@ async def add_many(conn: asyncpg.Connection, topic: Topic, events: list[Event]) 
 
 
 def _is_outage(exc: BaseException) -> bool:
-    """Failures of the broker or the network, as opposed to failures of one message."""
-    return isinstance(exc, TimeoutError | KafkaTimeoutError) or (
-        isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
+    """Failures of the broker, the network or the producer, as opposed to failures of one message.
+    OutOfOrderSequenceNumber and its kind are not retriable for aiokafka, yet they are the producer's
+    state after an outage, never the row's fault: messaging.RenewingProducer renews the producer and
+    the row goes out on a later attempt, so they must not count towards `max_attempts`."""
+    return (
+        isinstance(exc, TimeoutError | KafkaTimeoutError)
+        or (isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False)))
+        or messaging.is_producer_failure(exc)
     )
 
 
