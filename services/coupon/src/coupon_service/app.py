@@ -14,6 +14,7 @@ from coupon_service.domain.reservation import ReservationIds
 from coupon_service.entrypoints import http, internal, issue
 from coupon_service.entrypoints.consumers import coupon_issue_consumer
 from coupon_service.service_layer.issuing import Issuing
+from coupon_service.service_layer.outages import Outages
 from coupon_service.service_layer.policies import Policies
 from coupon_service.service_layer.reservations import PolicyCache, Reservations
 from coupon_service.service_layer.settlement import Settlement
@@ -43,10 +44,20 @@ def create_app(settings: CouponSettings | None = None) -> FastAPI:
                 PolicyCache(rt.pool, settings.policy_cache_seconds),
                 settings.issue_rate_per_user,
             )
-            rt.background.every("mark-published", 0.01, gate.flush_published)
+            # Periodic work whose next pass does what an outage kept this one from doing: a short
+            # log line while Redis or PostgreSQL is away, not a stack trace every pass.
+            marking, reconciling = Outages("mark-published"), Outages("reconcile-gate")
+            rt.background.every("mark-published", 0.01, lambda: marking.skip_if_away(gate.flush_published))
             if settings.issue_consumer:
-                rt.consume_batch(coupon_issue_consumer(settlement, settings.issue_batch))
-                rt.background.every("reconcile-gate", settings.reconcile_seconds, settlement.reconcile)
+                app.state.issue_outages = Outages("coupon-issue")  # the consumer waits outages out
+                rt.consume_batch(
+                    coupon_issue_consumer(settlement, settings.issue_batch, app.state.issue_outages)
+                )
+                rt.background.every(
+                    "reconcile-gate",
+                    settings.reconcile_seconds,
+                    lambda: reconciling.skip_if_away(settlement.reconcile),
+                )
             await rt.start()
             app.state.runtime = rt
             yield

@@ -257,6 +257,43 @@ async def test_a_redis_flush_in_the_middle_of_the_flood_breaks_nothing(
     assert GATE_REBUILT._value.get() > rebuilt_before  # the flush hit while requests were being settled
 
 
+async def test_a_holder_asking_again_after_redis_forgot_takes_no_copy_from_the_first_timer_behind_them(
+    app, pool, gate_redis, new_coupon, fresh_id
+):
+    settlement, ids = app.state.settlement, app.state.reservations.ids
+    coupon = (await new_coupon(totalQuantity=2))["id"]
+    holder, first_timer, later = fresh_id(), fresh_id(), fresh_id()
+
+    def ask(user: int) -> CouponIssueRequested:
+        return CouponIssueRequested(
+            reservation_id=ids.new(coupon, user),
+            user_id=user,
+            coupon_id=coupon,
+            requested_at=datetime.now(UTC),
+        )
+
+    async def outcome(request: CouponIssueRequested) -> tuple[str, str | None]:
+        row = await pool.fetchrow(
+            "SELECT status, reason FROM issue_requests WHERE reservation_id = $1", request.reservation_id
+        )
+        return row["status"], row["reason"]
+
+    first = ask(holder)
+    await settlement.settle([first])
+    # Redis forgot the holder's reservation (a flush, a restart): their repeat is a new reservation,
+    # settled in one batch with the first-timer right behind it, one copy left.
+    again, behind = ask(holder), ask(first_timer)
+    await settlement.settle([again, behind])
+    last = ask(later)
+    await settlement.settle([last])
+    assert await outcome(first) == ("ISSUED", None)
+    assert await outcome(again) == ("REJECTED", "ALREADY_ISSUED")
+    assert await outcome(behind) == ("ISSUED", None)  # not SOLD_OUT with the copy left for `later`
+    assert await outcome(last) == ("REJECTED", "SOLD_OUT")
+    assert await gate_redis.get(f"coupon:{{{coupon}}}:stock") == b"0"
+    assert await gate_redis.scard(f"coupon:{{{coupon}}}:taken") == 0
+
+
 # --- a consumer process killed mid-flood ---------------------------------------------------------
 
 

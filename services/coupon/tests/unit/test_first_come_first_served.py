@@ -35,6 +35,11 @@ def test_a_user_who_holds_the_coupon_gets_no_second_copy_and_the_unit_goes_back(
     assert summary(decisions) == [("a", False, "ALREADY_ISSUED", True), ("b", True, None, False)]
 
 
+def test_a_holder_asking_again_without_a_unit_is_told_already_issued_and_has_nothing_to_give_back():
+    decisions = decide([req("a", 1, took=False), req("b", 2)], holders={1}, remaining=1)
+    assert summary(decisions) == [("a", False, "ALREADY_ISSUED", False), ("b", True, None, False)]
+
+
 def test_a_user_asking_twice_in_one_batch_wins_once_and_the_next_user_gets_the_copy():
     decisions = decide([req("a", 1), req("a2", 1), req("b", 2)], holders=set(), remaining=2)
     assert summary(decisions) == [

@@ -155,10 +155,18 @@ class Gate:
         if not self._published:
             return
         marks, self._published = self._published, {}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for (coupon_id, user_id), reservation_id in marks.items():
-                pipe.hset(_keys(coupon_id)[2], str(user_id), f"{reservation_id}|1")
-            await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for (coupon_id, user_id), reservation_id in marks.items():
+                    pipe.hset(_keys(coupon_id)[2], str(user_id), f"{reservation_id}|1")
+                await pipe.execute()
+        except BaseException:
+            # Redis away: the marks wait for the next flush (a mark noted since is newer and stays).
+            # Written once it is back, they also restore the dedupe of these reservations in a
+            # Redis that came back empty.
+            for key, reservation_id in marks.items():
+                self._published.setdefault(key, reservation_id)
+            raise
 
     async def forget(self, coupon_id: int, user_id: int) -> None:
         """A reservation that could not be published: the user may try again."""

@@ -96,10 +96,10 @@ def decide(requests: list[Request], holders: set[int], remaining: int) -> list[D
         if r.reservation_id in seen:
             continue
         seen.add(r.reservation_id)
-        if not r.took_unit:
+        if r.user_id in holders or r.user_id in winners:
+            decisions.append(Decision(r.reservation_id, r.user_id, False, Reason.ALREADY_ISSUED, r.took_unit))
+        elif not r.took_unit:
             decisions.append(Decision(r.reservation_id, r.user_id, False, Reason.SOLD_OUT, False))
-        elif r.user_id in holders or r.user_id in winners:
-            decisions.append(Decision(r.reservation_id, r.user_id, False, Reason.ALREADY_ISSUED, True))
         elif remaining <= 0:  # the gate let it through but the database has nothing left
             decisions.append(Decision(r.reservation_id, r.user_id, False, Reason.SOLD_OUT, True))
         else:

@@ -3,8 +3,9 @@ section 3, the seed's flow, many requests per round trip):
 
 1. reservations already settled (a redelivery) are skipped, and whatever units they still hold at
    the gate are given back or released (idempotent);
-2. the fast gate (Redis) takes a unit per reservation, in order, in one script; a missing counter is
-   rebuilt from PostgreSQL and the take retried;
+2. the fast gate (Redis) takes a unit per reservation that may win (the first of each user who does
+   not hold a copy yet), in order, in one script; a missing counter is rebuilt from PostgreSQL and
+   the take retried;
 3. one PostgreSQL transaction, under the coupon's row lock: who holds it already, who gets a copy
    (`domain.reservation.decide`), the copies inserted, `remaining` decremented (never below 0), and
    every outcome recorded;
@@ -56,7 +57,8 @@ class Settlement:
         fresh = [e for e in events if e.reservation_id not in done]
         if not fresh:
             return
-        took = await self._take(coupon_id, [e.reservation_id for e in fresh])
+        candidates = await self._candidates(coupon_id, fresh)
+        took = await self._take(coupon_id, candidates) if candidates else []
         if took is None:  # the coupon does not exist: nothing to take
             outcomes = [
                 Settled(
@@ -68,13 +70,31 @@ class Settlement:
                 await sql.record(conn, outcomes, {e.reservation_id: e.requested_at for e in fresh})
             self._count(outcomes)
             return
-        requests = [Request(e.reservation_id, e.user_id, t) for e, t in zip(fresh, took, strict=True)]
+        units = dict(zip(candidates, took, strict=True))
+        requests = [Request(e.reservation_id, e.user_id, units.get(e.reservation_id, False)) for e in fresh]
         outcomes, give_back = await self._issue(
             coupon_id, requests, {e.reservation_id: e.requested_at for e in fresh}
         )
+        # The others took no unit in this pass, but one may hold a unit from an earlier pass (a
+        # redelivery, its user a holder since): it goes back (a no-op for a reservation holding none).
+        give_back += [e.reservation_id for e in fresh if e.reservation_id not in units]
         await self.gate.give_back(coupon_id, give_back)
         await self.gate.settled(coupon_id, [o.reservation_id for o in outcomes if o.status is Status.ISSUED])
         self._count(outcomes)
+
+    async def _candidates(self, coupon_id: int, fresh: list[CouponIssueRequested]) -> list[str]:
+        """The requests that may win a copy, in order: the first of each user who does not hold one.
+        Only they take a unit at the gate. A unit taken by a request that cannot win (a second
+        reservation of a user, made after Redis forgot the first) goes back only once the batch is
+        settled: within the batch, the first-timer after it would find the gate empty while the
+        database still had that copy, and a later request would get it."""
+        held = await sql.holders(self.pool, coupon_id, sorted({e.user_id for e in fresh}))
+        seen, candidates = set(held), []
+        for e in fresh:
+            if e.user_id not in seen:
+                seen.add(e.user_id)
+                candidates.append(e.reservation_id)
+        return candidates
 
     async def _take(self, coupon_id: int, reservation_ids: list[str]) -> list[bool] | None:
         took = await self.gate.take(coupon_id, reservation_ids)
@@ -108,9 +128,7 @@ class Settlement:
                 ]
             else:
                 policy, remaining = locked
-                held = await sql.holders(
-                    conn, coupon_id, sorted({r.user_id for r in requests if r.took_unit})
-                )
+                held = await sql.holders(conn, coupon_id, sorted({r.user_id for r in requests}))
                 decisions = decide(requests, set(held), remaining)
                 winners = [UserCoupon.issue(policy, coupon_id, d.user_id, now) for d in decisions if d.issued]
                 copies = await sql.issue_copies(conn, coupon_id, winners)
