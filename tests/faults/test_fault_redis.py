@@ -102,7 +102,7 @@ async def accepted(stack: Stack) -> float:
 
 async def consumer_waits(stack: Stack) -> float:
     """Tries of CouponIssueConsumer that found a dependency away (and were tried again later)."""
-    return await stack.metric("coupon", r'coupon_dependency_retries_total\{.*work="coupon-issue".*\}')
+    return await stack.metric("coupon", r'dependency_retries_total\{.*work="coupon-issue".*\}')
 
 
 async def test_redis_restarted_empty_mid_flood_breaks_nothing(stack):

@@ -63,12 +63,19 @@ async def test_an_outage_is_503_and_a_bug_500(app, path, status, code):
 def test_an_outage_is_recognised_behind_the_error_it_caused():
     from commerce_kit.outages import is_outage
 
-    try:
+    def leave_the_block(said: str | None) -> BaseException:
         try:
-            raise asyncpg.exceptions.ConnectionDoesNotExistError("closed in the middle of operation")
-        except Exception:
-            raise asyncpg.exceptions.InterfaceError("cannot call Transaction.__aexit__()") from None
-    except Exception as leaving_the_block:
-        assert is_outage(leaving_the_block)
+            try:
+                raise asyncpg.exceptions.ConnectionDoesNotExistError("closed in the middle of operation")
+            except Exception:
+                if said is None:
+                    raise asyncpg.exceptions.InterfaceError("cannot call Transaction.__aexit__()")  # noqa: B904
+                raise RuntimeError(said) from None  # "what was being handled does not matter"
+        except Exception as raised:
+            return raised
+        raise AssertionError("unreachable")
+
+    assert is_outage(leave_the_block(None))
+    assert not is_outage(leave_the_block("a different failure, raised from None"))
     assert not is_outage(asyncpg.exceptions.InterfaceError("misuse"))
     assert not is_outage(KeyError("a bug"))

@@ -8,6 +8,8 @@ suite goes through `subscribe()` below, written once:
 - manual acknowledgement: the offset is committed only once the message is handled or parked;
 - bounded retries with exponential backoff, then the message goes to the topic's dead-letter topic
   (`<topic>.dlt`) with the reason in its headers, and the partition moves on;
+- an outage of our own infrastructure (PostgreSQL, Redis: `commerce_kit.outages`) is not a failure:
+  the handler is tried again, without limit, until it is over; the partition waits meanwhile;
 - undecodable messages go to the dead-letter topic at once (retrying cannot fix them);
 - when even the dead-letter topic cannot be written, the message is re-read (`nack`) after a pause:
   never acknowledged unhandled;
@@ -50,6 +52,7 @@ from faststream.kafka.publisher.producer import AioKafkaFastProducerImpl
 
 from commerce_contracts import Event, Topic, UndecodableEvent, decode_event, encode_event
 from commerce_kit import metrics, telemetry
+from commerce_kit.outages import Outages
 from commerce_kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,8 @@ class Consumer:
     handler: Handler
     retry: Retry = field(default_factory=Retry)
     on_dead_letter: DeadLetterHook | None = None
+    #: How outages are waited out (default: backoff from 0.1 s, capped at 2 s, labelled by group).
+    outages: Outages | None = None
 
 
 def create_broker(
@@ -313,6 +318,8 @@ class BatchConsumer:
     handler: Callable[[list[Any]], Awaitable[None]]
     retry: Retry = field(default_factory=Retry)
     on_dead_letter: DeadLetterHook | None = None
+    #: How outages are waited out (default: backoff from 0.1 s, capped at 2 s, labelled by group).
+    outages: Outages | None = None
     max_records: int = 500
     batch_timeout_ms: int = 50
 
@@ -379,6 +386,7 @@ class _Parking:
         self.topic_name = settings.topic(consumer.topic.name)
         self.dead_letter_topic = settings.topic(consumer.topic.dead_letter)
         self.tracer = telemetry.tracer("commerce.kafka")
+        self.outages = consumer.outages or Outages(consumer.group_id)
 
     def decode(self, record: Any) -> Event:
         return decode_event(record.value, self.topic.events)
@@ -392,7 +400,7 @@ class _Parking:
                 with self.tracer.start_as_current_span(f"{self.topic_name} process", context=parent) as span:
                     span.set_attribute("messaging.consumer.group.name", self.group)
                     span.set_attribute("messaging.message.id", label)
-                    await call()
+                    await self.outages.wait_out(call)  # only other errors count as attempts
                 return None
             except Permanent as exc:
                 return Failure(f"permanent: {exc}", attempt)
@@ -426,7 +434,8 @@ class _Parking:
         )
         if self.consumer.on_dead_letter is not None:
             try:
-                await self.consumer.on_dead_letter(event, reason)
+                hook = self.consumer.on_dead_letter
+                await self.outages.wait_out(lambda: hook(event, reason))
             except Exception:  # the message is safe in the dead-letter topic; do not block the partition
                 log.exception("the dead-letter hook of %s failed", self.group)
 

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from commerce_kit.outages import Outages
 from commerce_kit.runtime import Runtime
 from commerce_kit.web import service_app
 from coupon_service.adapters.gate import Gate
@@ -14,7 +15,6 @@ from coupon_service.domain.reservation import ReservationIds
 from coupon_service.entrypoints import http, internal, issue
 from coupon_service.entrypoints.consumers import coupon_issue_consumer
 from coupon_service.service_layer.issuing import Issuing
-from coupon_service.service_layer.outages import Outages
 from coupon_service.service_layer.policies import Policies
 from coupon_service.service_layer.reservations import PolicyCache, Reservations
 from coupon_service.service_layer.settlement import Settlement

@@ -17,10 +17,10 @@ import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 
 from commerce_kit import metrics
+from commerce_kit.outages import RETRIED
 from commerce_kit.testing import eventually, tokens
 from coupon_service.adapters.gate import Gate
 from coupon_service.entrypoints.consumers import GROUP
-from coupon_service.service_layer.outages import RETRIED
 
 #: The kit's bounded retries would try a batch 5 times, then each of its requests 5 times, and then
 #: dead-letter it: the outage outlasts all of that.

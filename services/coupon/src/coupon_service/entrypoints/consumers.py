@@ -1,17 +1,17 @@
 """CouponIssueConsumer: settles first-come-first-served requests in arrival order per coupon (the
 `coupon-issue` topic is keyed by coupon id), hundreds per round trip.
 
-A batch that meets Redis or PostgreSQL away waits for it to come back (`Outages`), however long:
-dead-lettering it would reject live requests and pass their users over for later ones. Only other
-errors (a bug, bad data) go through the kit's bounded retries to the dead-letter topic, where the
-request ends REJECTED UNPROCESSABLE; recording that waits out outages too."""
+A batch that meets Redis or PostgreSQL away waits for it to come back, however long (the kit's
+consumers wait outages out): dead-lettering it would reject live requests and pass their users over
+for later ones. Only other errors (a bug, bad data) go through the bounded retries to the dead-letter
+topic, where the request ends REJECTED UNPROCESSABLE; recording that waits out outages too."""
 
 from __future__ import annotations
 
 from commerce_contracts.events.coupon_issue import CouponIssueRequested
 from commerce_contracts.registry import COUPON_ISSUE
 from commerce_kit.messaging import BatchConsumer, Retry
-from coupon_service.service_layer.outages import Outages
+from commerce_kit.outages import Outages
 from coupon_service.service_layer.settlement import Settlement
 
 GROUP = "coupon.issue"
@@ -20,21 +20,17 @@ GROUP = "coupon.issue"
 def coupon_issue_consumer(
     settlement: Settlement, batch: int, outages: Outages | None = None
 ) -> BatchConsumer:
-    waiting = outages or Outages("coupon-issue")
-
     async def settle(events: list[CouponIssueRequested]) -> None:
         # `settlement.settle` is looked up on every try: a test may replace it.
-        await waiting.wait_out(lambda: settlement.settle(events))
-
-    async def reject(event: CouponIssueRequested | None, reason: str) -> None:
-        await waiting.wait_out(lambda: settlement.reject_unprocessable(event, reason))
+        await settlement.settle(events)
 
     return BatchConsumer(
         COUPON_ISSUE,
         GROUP,
         settle,
         Retry(attempts=5, first_delay=0.1, max_delay=2.0),  # for errors other than outages
-        on_dead_letter=reject,
+        on_dead_letter=lambda event, reason: settlement.reject_unprocessable(event, reason),
+        outages=outages or Outages("coupon-issue"),
         max_records=batch,
         batch_timeout_ms=20,
     )

@@ -50,6 +50,12 @@ def platform_payload(event: PaymentCompleted) -> dict[str, object]:
     }
 
 
+class PlatformUnavailable(Exception):
+    """The data platform did not take a delivery this time. Not one of our own outages (those are
+    waited out without limit): the external platform gets the consumer's bounded retries, then the
+    dead-letter topic, from where an operator replays it."""
+
+
 class DataPlatformDelivery:
     def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, url: str) -> None:
         self.pool, self.http, self.url = pool, http, url
@@ -65,10 +71,10 @@ class DataPlatformDelivery:
             )
         except httpx.TransportError as exc:
             FAILURES.labels("unreachable").inc()
-            raise ConnectionError(f"data platform unreachable: {type(exc).__name__}") from exc
+            raise PlatformUnavailable(f"data platform unreachable: {type(exc).__name__}") from None
         if answer.status_code >= 500 or answer.status_code in (408, 429):
             FAILURES.labels(str(answer.status_code)).inc()
-            raise ConnectionError(f"data platform answered {answer.status_code}")
+            raise PlatformUnavailable(f"data platform answered {answer.status_code}")
         if answer.status_code >= 400:
             FAILURES.labels(str(answer.status_code)).inc()
             raise Permanent(

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from redis import exceptions as redis_errors
 
-from coupon_service.service_layer.outages import RETRIED, Outages, dependency_away
+from commerce_kit.outages import RETRIED, Outages, dependency_away
 
 
 def quick(work: str = "test") -> Outages:
