@@ -7,7 +7,8 @@
 --   catalog  service_layer/stock_takes.py, adapters/repository.py
 --   user     service_layer/wallets.py (debit_for_payment), adapters/repository.py
 --   coupon   service_layer/user_coupons.py (use), adapters/repository.py
--- As of commit 25450fb: each saga step is two statements of the payment service (the attempt and
+-- As of commit 8886045 (the key claimed with the saga's start; the final save clears the lease):
+-- each saga step is two statements of the payment service (the attempt and
 -- the outcome, each an UPDATE ... RETURNING * with its transition logged in the same statement).
 -- Left out: what happens after the answer (the outbox relays' SELECT/DELETE, the consumers' history,
 -- ranking and inbox rows).
@@ -17,14 +18,17 @@
 \set option random(1, :options)
 \set roll random(1, 100)
 SELECT nextval('benchpg.orders') AS order_id \gset
--- payment: claim the Idempotency-Key
-INSERT INTO payments.idempotency_keys (user_id, key, fingerprint) VALUES (:user, 'pgbench-' || :order_id, '\x00') ON CONFLICT DO NOTHING RETURNING true;
+-- payment: look the Idempotency-Key up (it is claimed with the saga's start, below)
+SELECT fingerprint, status_code, body FROM payments.idempotency_keys WHERE user_id = :user AND key = 'pgbench-' || :order_id;
 -- order: GET /internal/v1/orders/{id}
 SELECT id, user_id, status, total_amount, discount_amount, pay_amount, user_coupon_id, coupon_id, coupon_discount_type, coupon_discount_value, coupon_max_discount_amount, coupon_target_product_id, payment_id, created_at, paid_at, refunded_at FROM orders.orders WHERE id = :order_id;
 SELECT order_id, product_id, option_id, product_name, option_name, unit_price, quantity FROM orders.order_lines WHERE order_id = ANY(ARRAY[:order_id]::bigint[]) ORDER BY order_id, line_no;
--- payment: start the saga
+-- payment: start the saga, claiming the key in the same transaction
+BEGIN;
+INSERT INTO payments.idempotency_keys (user_id, key, fingerprint) VALUES (:user, 'pgbench-' || :order_id, '\x00') ON CONFLICT DO NOTHING RETURNING true;
 INSERT INTO payments.payments (order_id, user_id, amount, user_coupon_id, items, status, idem_user_id, idem_key, lease_owner, lease_until) VALUES (:order_id, :user, 9000, NULL, '[{"product_id": 1, "option_id": 1, "quantity": 1, "unit_price": 10000, "product_name": "Bench product"}]', 'PENDING', :user, 'pgbench-' || :order_id, 'pgbench', now() + make_interval(secs => 30)) ON CONFLICT (order_id) WHERE status <> 'FAILED' DO NOTHING RETURNING id AS payment_id \gset
 INSERT INTO payments.payment_transitions (payment_id, status, step, event, detail) VALUES (:payment_id, 'PENDING', NULL, 'STARTED', NULL);
+COMMIT;
 SELECT * FROM payments.payments WHERE id = :payment_id;
 -- step TAKE_STOCK: attempt, the catalog's transaction, record
 WITH saved AS (UPDATE payments.payments SET status = 'PENDING', done = '{}', attempted = 'TAKE_STOCK', failure_code = NULL, failure_detail = NULL, updated_at = now(), lease_until = now() + make_interval(secs => 30) WHERE id = :payment_id AND lease_owner = 'pgbench' RETURNING *), logged AS (INSERT INTO payments.payment_transitions (payment_id, status, step, event, detail) SELECT id, status, 'TAKE_STOCK', 'ATTEMPT', NULL FROM saved) SELECT * FROM saved;
@@ -68,7 +72,7 @@ RELEASE SAVEPOINT paid;
 INSERT INTO orders.outbox (topic, key, bucket, event_id, event_type, payload, headers) VALUES ('order-events', :order_id, 2, gen_random_uuid(), 'OrderPaid', '{"event_id": "00000000-0000-0000-0000-000000000000", "occurred_at": "2026-01-01T00:00:00Z", "schema_version": 1, "order_id": 1, "user_id": 1, "payment_id": 1, "paid_at": "2026-01-01T00:00:00Z"}', '{}');
 COMMIT;
 BEGIN;
-WITH saved AS (UPDATE payments.payments SET status = 'COMPLETED', done = '{TAKE_STOCK,TAKE_BALANCE,MARK_ORDER_PAID}', attempted = NULL, failure_code = NULL, failure_detail = NULL, updated_at = now(), lease_until = now() + make_interval(secs => 30) WHERE id = :payment_id AND lease_owner = 'pgbench' RETURNING *), logged AS (INSERT INTO payments.payment_transitions (payment_id, status, step, event, detail) SELECT id, status, 'MARK_ORDER_PAID', 'DONE', NULL FROM saved) SELECT * FROM saved;
+WITH saved AS (UPDATE payments.payments SET status = 'COMPLETED', done = '{TAKE_STOCK,TAKE_BALANCE,MARK_ORDER_PAID}', attempted = NULL, failure_code = NULL, failure_detail = NULL, updated_at = now(), lease_owner = NULL, lease_until = NULL WHERE id = :payment_id AND lease_owner = 'pgbench' RETURNING *), logged AS (INSERT INTO payments.payment_transitions (payment_id, status, step, event, detail) SELECT id, status, 'MARK_ORDER_PAID', 'DONE', NULL FROM saved) SELECT * FROM saved;
 INSERT INTO payments.outbox (topic, key, bucket, event_id, event_type, payload, headers) VALUES ('payment-completed', :order_id, 3, gen_random_uuid(), 'PaymentCompleted', '{"event_id": "00000000-0000-0000-0000-000000000000", "occurred_at": "2026-01-01T00:00:00Z", "schema_version": 1, "payment_id": 1, "order_id": 1, "user_id": 1, "amount": 9000, "items": [{"product_id": 1, "option_id": 1, "quantity": 1, "unit_price": 10000, "product_name": "Bench product"}], "user_coupon_id": null, "balance_after": 1, "paid_at": "2026-01-01T00:00:00Z"}', '{}');
 UPDATE payments.idempotency_keys SET status_code = 201, body = '{"paymentId": 1, "orderId": 1, "userId": 1, "amount": 9000, "status": "COMPLETED"}' WHERE user_id = :user AND key = 'pgbench-' || :order_id;
 COMMIT;
