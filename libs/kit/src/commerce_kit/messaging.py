@@ -510,6 +510,11 @@ def subscribe_batch(broker: KafkaBroker, settings: ServiceSettings, consumer: Ba
         batch=True,
         max_records=consumer.max_records,
         batch_timeout_ms=consumer.batch_timeout_ms,
+        # aiokafka fetches a partition again only once its records are consumed, and a fetch for
+        # partitions with nothing new waits up to fetch_max_wait_ms at the broker, holding up the
+        # next fetch of the busy one: so a short wait, and room for several batches per fetch.
+        fetch_max_wait_ms=consumer.batch_timeout_ms,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
         title=f"{parking.group}:{parking.topic_name}",
     )
     subscriber(handle)
