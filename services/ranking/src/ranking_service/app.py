@@ -79,4 +79,5 @@ def create_app(
         lifespan=lifespan,
         routers=[http.router],
     )
+    http.install_fast_route(app)
     return app

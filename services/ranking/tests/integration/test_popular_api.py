@@ -159,3 +159,19 @@ async def test_health_metrics_and_docs_need_no_token(client):
         assert (await client.get(path)).status_code == 200, path
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert {"/api/v1/products/popular", "/api/v1/admin/rankings/rebuild"} <= set(paths)
+
+
+async def test_the_plain_endpoint_and_fastapis_route_give_the_same_answer(
+    record, client, today, seoul, fresh_id
+):
+    """Well-formed queries are answered by the plain endpoint ahead of FastAPI's route; a query it
+    does not take (here an extra parameter, which FastAPI ignores) goes to FastAPI's route. The
+    extra parameter is a marker only: the answers must be the same."""
+    product = fresh_id()
+    await record({product: (4, "Marker")}, seoul(today, 10))
+    headers = tokens.bearer(3)
+    plain = await client.get("/api/v1/products/popular?days=1&limit=100", headers=headers)
+    routed = await client.get("/api/v1/products/popular?days=1&limit=100&utm=ad", headers=headers)
+    assert plain.status_code == routed.status_code == 200
+    assert plain.json() == routed.json() and any(i["productId"] == product for i in plain.json()["items"])
+    assert plain.headers["content-type"] == routed.headers["content-type"]

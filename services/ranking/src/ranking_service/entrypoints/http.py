@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import Field
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from commerce_kit.api import ApiResponse, path_id, problems
 from commerce_kit.errors import NotFound
@@ -71,6 +74,10 @@ def _rebuilder(request: Request) -> Rebuilder:
 async def popular(caller: Caller, request: Request, days: Days = DEFAULT_DAYS, limit: Limit = 5) -> Response:
     """Top products by quantity sold in paid, not refunded orders over the last `days` calendar days
     (APP_ZONE). Served from a cache of at most a few seconds (see service_layer/popular.py)."""
+    return await _popular_answer(request, days, limit)
+
+
+async def _popular_answer(request: Request, days: int, limit: int) -> Response:
     items = await _popular(request).top(days, limit)
     return FastJSONResponse(
         {
@@ -80,6 +87,51 @@ async def popular(caller: Caller, request: Request, days: Days = DEFAULT_DAYS, l
             ]
         }
     )
+
+
+class FastPopular:
+    """The shop's front page asks for popular products on every visit, so its well-formed requests
+    skip FastAPI's dependency solving and parameter models (about a third of the route's CPU, made
+    for `make bench`): this plain ASGI endpoint, placed ahead of FastAPI's route, answers a query of
+    at most `days` and `limit`, each given once as plain digits within its bounds, with the token
+    checked from the verifier's cache. Anything else goes to FastAPI's own route (`fallback`), which
+    answers it, its problems included; both answer through `_popular_answer`."""
+
+    BOUNDS: ClassVar[dict[str, tuple[int, int]]] = {"days": (MIN_DAYS, MAX_DAYS), "limit": (1, 100)}
+
+    def __init__(self, fallback: APIRoute) -> None:
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = self._plain_query(scope.get("query_string", b""))
+        if query is None:
+            await self.fallback.handle(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        request.app.state.verifier.from_header(request.headers.get("authorization"))
+        response = await _popular_answer(request, query.get("days", DEFAULT_DAYS), query.get("limit", 5))
+        await response(scope, receive, send)
+
+    def _plain_query(self, raw: bytes) -> dict[str, int] | None:
+        found: dict[str, int] = {}
+        for pair in raw.decode("latin-1").split("&") if raw else ():
+            name, sep, value = pair.partition("=")
+            bounds = self.BOUNDS.get(name)
+            if not sep or bounds is None or name in found or not (value.isdigit() and len(value) <= 3):
+                return None
+            number = int(value)
+            if not bounds[0] <= number <= bounds[1]:
+                return None
+            found[name] = number
+        return found
+
+
+def install_fast_route(app: FastAPI) -> None:
+    """Put the plain endpoint first: Starlette tries routes in order. Errors raised there (a missing
+    or bad token) reach the app's problem handlers like any route's."""
+    path = "/api/v1/products/popular"
+    own = next(r for r in router.routes if isinstance(r, APIRoute) and r.path == path)
+    app.router.routes.insert(0, Route(path, FastPopular(own), methods=["GET"]))
 
 
 @router.post(
