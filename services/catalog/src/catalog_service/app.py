@@ -39,4 +39,5 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         routers=[http.router, internal.router],
     )
+    http.install_fast_routes(app)
     return app

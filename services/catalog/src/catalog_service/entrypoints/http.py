@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import Field, StrictInt, StringConstraints
+from starlette.types import Scope
 
 from catalog_service.domain.product import (
     MAX_DESCRIPTION,
@@ -17,9 +19,9 @@ from catalog_service.domain.product import (
     NewProduct,
 )
 from catalog_service.service_layer.products import Option, ProductDetail, Products
-from commerce_kit.api import ApiRequest, ApiResponse, Cursor, PageSize, path_id, problems
+from commerce_kit.api import MAX_BIGINT, ApiRequest, ApiResponse, Cursor, PageSize, path_id, problems
 from commerce_kit.paging import Page
-from commerce_kit.web import Admin, Caller, FastJSONResponse
+from commerce_kit.web import Admin, Caller, FastJSONResponse, install_plain_endpoint, plain_query
 
 router = APIRouter(prefix="/api/v1", tags=["products"])
 
@@ -121,16 +123,24 @@ async def list_products(
 ) -> Response:
     """Products with at least one option in stock, newest first, each with its lowest in-stock
     price. Served from a cache at most CATALOG_CACHE_SECONDS old."""
-    items, next_cursor = await products(request).listed(cursor, size)
-    return FastJSONResponse(
-        {"items": [{"id": p.id, "name": p.name, "price": p.price} for p in items], "nextCursor": next_cursor}
-    )
+    return await _listed(request, size, cursor)
 
 
 @router.get("/products/{productId}", response_model=ProductOut, responses=problems(400, 401, 404))
 async def get_product(product_id: ProductId, caller: Caller, request: Request) -> Response:
     """A product and all its options; `soldOut` when every option is at 0. Served from a cache at
     most CATALOG_CACHE_SECONDS old."""
+    return await _detail(request, product_id)
+
+
+async def _listed(request: Request, size: int, cursor: str | None = None) -> Response:
+    items, next_cursor = await products(request).listed(cursor, size)
+    return FastJSONResponse(
+        {"items": [{"id": p.id, "name": p.name, "price": p.price} for p in items], "nextCursor": next_cursor}
+    )
+
+
+async def _detail(request: Request, product_id: int) -> Response:
     d = await products(request).detail(product_id)
     return FastJSONResponse(
         {
@@ -140,4 +150,25 @@ async def get_product(product_id: ProductId, caller: Caller, request: Request) -
             "soldOut": d.sold_out,
             "options": [{"id": o.id, "name": o.name, "price": o.price, "stock": o.stock} for o in d.options],
         }
+    )
+
+
+def install_fast_routes(app: FastAPI) -> None:
+    """The shop's browsing (the first page of the list, a product's page) skips FastAPI's machinery
+    for well-formed requests (`PlainEndpoint`): they are what every visitor asks for. A later page
+    (a cursor) and anything unusual go to FastAPI's routes."""
+    routes = {r.path: r for r in router.routes if isinstance(r, APIRoute)}
+
+    def first_page(scope: Scope) -> dict[str, int] | None:
+        query = plain_query(scope, {"size": (1, 100)})
+        return None if query is None else {"size": query.get("size", 20)}
+
+    def product(scope: Scope) -> dict[str, int] | None:
+        product_id = scope["path_params"]["productId"]  # digits, by the path's convertor
+        plain = 1 <= product_id <= MAX_BIGINT and not scope.get("query_string")
+        return {"product_id": product_id} if plain else None
+
+    install_plain_endpoint(app, routes["/api/v1/products"], first_page, _listed)
+    install_plain_endpoint(
+        app, routes["/api/v1/products/{productId}"], product, _detail, path="/api/v1/products/{productId:int}"
     )

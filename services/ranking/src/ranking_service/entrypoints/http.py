@@ -4,17 +4,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import Field
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Scope
 
 from commerce_kit.api import ApiResponse, path_id, problems
 from commerce_kit.errors import NotFound
-from commerce_kit.web import Admin, Caller, FastJSONResponse
+from commerce_kit.web import Admin, Caller, FastJSONResponse, install_plain_endpoint, plain_query
 from ranking_service.domain.calendar import DEFAULT_DAYS, MAX_DAYS, MIN_DAYS
 from ranking_service.service_layer.popular import PopularProducts
 from ranking_service.service_layer.rebuild import Rebuilder, Trigger
@@ -89,49 +88,24 @@ async def _popular_answer(request: Request, days: int, limit: int) -> Response:
     )
 
 
-class FastPopular:
-    """The shop's front page asks for popular products on every visit, so its well-formed requests
-    skip FastAPI's dependency solving and parameter models (about a third of the route's CPU, made
-    for `make bench`): this plain ASGI endpoint, placed ahead of FastAPI's route, answers a query of
-    at most `days` and `limit`, each given once as plain digits within its bounds, with the token
-    checked from the verifier's cache. Anything else goes to FastAPI's own route (`fallback`), which
-    answers it, its problems included; both answer through `_popular_answer`."""
-
-    BOUNDS: ClassVar[dict[str, tuple[int, int]]] = {"days": (MIN_DAYS, MAX_DAYS), "limit": (1, 100)}
-
-    def __init__(self, fallback: APIRoute) -> None:
-        self.fallback = fallback
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        query = self._plain_query(scope.get("query_string", b""))
-        if query is None:
-            await self.fallback.handle(scope, receive, send)
-            return
-        request = Request(scope, receive)
-        request.app.state.verifier.from_header(request.headers.get("authorization"))
-        response = await _popular_answer(request, query.get("days", DEFAULT_DAYS), query.get("limit", 5))
-        await response(scope, receive, send)
-
-    def _plain_query(self, raw: bytes) -> dict[str, int] | None:
-        found: dict[str, int] = {}
-        for pair in raw.decode("latin-1").split("&") if raw else ():
-            name, sep, value = pair.partition("=")
-            bounds = self.BOUNDS.get(name)
-            if not sep or bounds is None or name in found or not (value.isdigit() and len(value) <= 3):
-                return None
-            number = int(value)
-            if not bounds[0] <= number <= bounds[1]:
-                return None
-            found[name] = number
-        return found
+#: The plain endpoint's bounds (the same as `Days` and `Limit`): popular products are on the shop's
+#: front page, asked for on every visit.
+POPULAR_QUERY = {"days": (MIN_DAYS, MAX_DAYS), "limit": (1, 100)}
 
 
 def install_fast_route(app: FastAPI) -> None:
-    """Put the plain endpoint first: Starlette tries routes in order. Errors raised there (a missing
-    or bad token) reach the app's problem handlers like any route's."""
-    path = "/api/v1/products/popular"
-    own = next(r for r in router.routes if isinstance(r, APIRoute) and r.path == path)
-    app.router.routes.insert(0, Route(path, FastPopular(own), methods=["GET"]))
+    """Well-formed requests for popular products skip FastAPI's machinery (`PlainEndpoint`)."""
+    route = next(r for r in router.routes if isinstance(r, APIRoute) and r.path == "/api/v1/products/popular")
+
+    def parse(scope: Scope) -> dict[str, int] | None:
+        query = plain_query(scope, POPULAR_QUERY)
+        return (
+            None
+            if query is None
+            else {"days": query.get("days", DEFAULT_DAYS), "limit": query.get("limit", 5)}
+        )
+
+    install_plain_endpoint(app, route, parse, _popular_answer)
 
 
 @router.post(
