@@ -315,6 +315,7 @@ class PlainEndpoint:
         self.route, self.parse, self.answer = route, parse, answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self.route  # the metrics label the request with the route's template
         arguments = self.parse(scope)
         if arguments is None:
             await self.route.handle(scope, receive, send)
