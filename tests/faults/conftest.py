@@ -19,7 +19,7 @@ import pytest
 # The end-to-end tests' vocabulary (shop.py) and the payment saga's invariants (saga_invariants.py).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
-from stack import own_kafka
+from stack import last_lines, own_kafka
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,6 +35,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.faults)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """A failed fault test's report carries what the services of the running suites said last
+    (the errors behind an unclean answer are in there)."""
+    report = yield
+    if report.failed and call.when == "call":
+        report.sections.append(("the services' last lines", last_lines()))
+    return report
 
 
 @pytest.fixture(scope="session")

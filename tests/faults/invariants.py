@@ -148,6 +148,20 @@ async def read_topic(stack: Stack, topic: Topic) -> list[Any]:
 # --- payments --------------------------------------------------------------------------------------
 
 
+async def when_sagas_are_in_flight(db: Any, users: list[int]) -> None:
+    """Until at least five of these users' payments have started and one saga is between its first
+    and last step: the moment a fault should hit (bounded)."""
+
+    async def in_flight() -> bool:
+        return await db.fetchval(
+            "SELECT count(*) >= 5 AND count(*) FILTER (WHERE status = 'PENDING') > 0"
+            " FROM payments.payments WHERE user_id = ANY($1::bigint[])",
+            users,
+        )
+
+    await eventually(in_flight, timeout=90, interval=0.01, what="sagas in flight")
+
+
 async def assert_payments_hold(stack: Stack, buyers: Buyers) -> None:
     """SPEC.md section 5 for these buyers, plus: their coupons are used by exactly the payments that
     completed (and not refunded), and the ranking recorded each payment once."""

@@ -85,6 +85,18 @@ def port_layout(instances: int) -> dict[str, str]:
     raise RuntimeError("no free run of service ports found")
 
 
+#: The suites running now: when a test fails, conftest.py shows what their services said last.
+RUNNING: list[Suite] = []
+
+
+def last_lines() -> str:
+    return "\n".join(
+        f"--- the last lines of {child.name} ---\n{child.tail()}"
+        for suite in RUNNING
+        for child in suite.children
+    )
+
+
 @dataclass
 class Stack:
     suite: Suite
@@ -205,6 +217,7 @@ async def launch(
         suite = Suite(env, instances=instances)
         await asyncio.to_thread(suite.start)
         db = await asyncpg.connect(database_url)
+        RUNNING.append(suite)
         try:
             async with httpx.AsyncClient(base_url=suite.gateway_url, timeout=60) as http:
                 yield Stack(
@@ -216,13 +229,8 @@ async def launch(
                     kafka_bootstrap,
                     instances,
                 )
-        except Exception:
-            # What the services said last (pytest shows it with the failure): the errors behind
-            # an unclean answer are in there.
-            for child in suite.children:
-                print(f"--- the last lines of {child.name} ---\n{child.tail()}")
-            raise
         finally:
+            RUNNING.remove(suite)
             await db.close()
     finally:
         if suite is not None:

@@ -19,6 +19,7 @@ from invariants import (
     assert_outboxes_drain,
     assert_payments_hold,
     read_topic,
+    when_sagas_are_in_flight,
     xfail_if_known_bugs_showed,
 )
 from load import coupon_flood, flood_users, new_buyers, shopping
@@ -173,16 +174,7 @@ async def test_an_instance_killed_mid_load_is_skipped_and_its_twin_takes_over(st
     seen: dict[str, int] = {}
 
     async def kill_one_of_each() -> None:
-        await eventually(
-            lambda: db.fetchval(
-                "SELECT count(*) >= 5 AND count(*) FILTER (WHERE status = 'PENDING') > 0"
-                " FROM payments.payments WHERE user_id = ANY($1::bigint[])",
-                buyers.users,
-            ),
-            timeout=90,
-            interval=0.01,
-            what="sagas in flight",
-        )
+        await when_sagas_are_in_flight(db, buyers.users)
         killed_at = await db.fetchval("SELECT clock_timestamp()")
         await asyncio.gather(stack.kill("payment", 1), stack.kill("coupon", 1))
 

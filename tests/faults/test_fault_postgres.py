@@ -13,12 +13,11 @@ from invariants import (
     assert_nothing_dead_lettered,
     assert_outboxes_drain,
     assert_payments_hold,
+    when_sagas_are_in_flight,
     xfail_if_known_bugs_showed,
 )
 from load import coupon_flood, flood_users, new_buyers, shopping
 from stack import launch
-
-from commerce_kit.testing import eventually
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -32,16 +31,7 @@ async def test_every_database_connection_cut_mid_load_loses_nothing(postgres_url
         crowd = flood_users(250)
 
         async def cut_every_connection() -> tuple[int, object]:
-            await eventually(
-                lambda: db.fetchval(
-                    "SELECT count(*) >= 5 AND count(*) FILTER (WHERE status = 'PENDING') > 0"
-                    " FROM payments.payments WHERE user_id = ANY($1::bigint[])",
-                    buyers.users,
-                ),
-                timeout=90,
-                interval=0.01,
-                what="sagas in flight",
-            )
+            await when_sagas_are_in_flight(db, buyers.users)
             cut_at = await db.fetchval("SELECT clock_timestamp()")
             cut = await db.fetchval(
                 "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"

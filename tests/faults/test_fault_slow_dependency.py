@@ -14,6 +14,7 @@ from invariants import (
     assert_nothing_dead_lettered,
     assert_outboxes_drain,
     assert_payments_hold,
+    when_sagas_are_in_flight,
     xfail_if_known_bugs_showed,
 )
 from load import new_buyers, shopping
@@ -41,16 +42,7 @@ async def test_a_hung_catalog_makes_orders_fail_fast_and_payments_finish(
         seen: dict[str, object] = {}
 
         async def hang_the_catalog() -> None:
-            await eventually(
-                lambda: db.fetchval(
-                    "SELECT count(*) >= 5 AND count(*) FILTER (WHERE status = 'PENDING') > 0"
-                    " FROM payments.payments WHERE user_id = ANY($1::bigint[])",
-                    buyers.users,
-                ),
-                timeout=90,
-                interval=0.01,
-                what="sagas in flight",
-            )
+            await when_sagas_are_in_flight(db, buyers.users)
             await stack.pause("catalog")
             began = time.monotonic()
             try:
