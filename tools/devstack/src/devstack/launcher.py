@@ -179,7 +179,12 @@ class Suite:
         local stand-in receives them and logs what it gets (and answers tests at /_deliveries)."""
         if "DATA_PLATFORM_URL" in self.env or not any(s.name == "payment" for s in self.services):
             return
-        port = 8199 if port_free(8199) else free_port()
+        # Never one of the suite's own ports: they are not bound yet, so a free port may be one
+        # (a service would then fail to bind, and the stand-in answer its health checks).
+        taken = set(self.ports().values())
+        port = 8199 if port_free(8199) and 8199 not in taken else free_port()
+        while port in taken:
+            port = free_port()
         child = Child(
             "platform",
             [sys.executable, "-m", "commerce_kit.testing.dataplatform", "--port", str(port)],
