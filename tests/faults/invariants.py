@@ -154,7 +154,8 @@ async def when_sagas_are_in_flight(db: Any, users: list[int]) -> None:
 
     async def in_flight() -> bool:
         return await db.fetchval(
-            "SELECT count(*) >= 5 AND count(*) FILTER (WHERE status = 'PENDING') > 0"
+            "SELECT count(*) >= 5"
+            " AND count(*) FILTER (WHERE status IN ('PENDING', 'COMPENSATING', 'REFUNDING')) > 0"
             " FROM payments.payments WHERE user_id = ANY($1::bigint[])",
             users,
         )

@@ -55,9 +55,6 @@ class Answers:
     seen: Counter[tuple[str, int, str]] = field(default_factory=Counter)
     unclean: list[str] = field(default_factory=list)
     transport_errors: Counter[str] = field(default_factory=Counter)
-    #: (status, code) taken as "not now" although the API does not document them: a known bug a
-    #: test works around (and an xfail test pins down), so that the rest can still be checked.
-    tolerated: set[tuple[int, str]] = field(default_factory=set)
 
     def record(self, call: str, answer: httpx.Response, allowed: dict[int, set[str] | None]) -> bool:
         """Count the answer, note it when it is unclean; True when it means "not now"."""
@@ -68,8 +65,6 @@ class Answers:
             else:
                 self.unclean.append(f"{call}: {answer.status_code} not problem+json: {answer.text[:200]}")
         self.seen[(call, answer.status_code, code)] += 1
-        if (answer.status_code, code) in self.tolerated:
-            return True
         if answer.status_code in NOT_NOW:
             if code not in NOT_NOW_CODES:
                 self.unclean.append(f"{call}: {answer.status_code} {code}: {answer.text[:200]}")
@@ -91,10 +86,6 @@ class Answers:
         return self.count(call, NOT_NOW) + sum(
             n for c, n in self.transport_errors.items() if call is None or c == call
         )
-
-    def tolerated_seen(self) -> int:
-        """How many answers were tolerated (the known bug showed)."""
-        return sum(n for (_, status, code), n in self.seen.items() if (status, code) in self.tolerated)
 
     def assert_clean(self) -> None:
         assert not self.unclean, f"{len(self.unclean)} unclean answers, first ones: {self.unclean[:5]}"
@@ -143,9 +134,8 @@ class Flood:
     sold_out: list[int] = field(default_factory=list)  # users told 409 COUPON_SOLD_OUT at once
     answers: Answers = field(default_factory=Answers)
     #: Users who got an answer that leaves the outcome unknown (the gateway's 502/504: the service
-    #: died or was too slow, maybe after queueing the request) or a tolerated error (a known bug):
-    #: their request may have been queued all the same, so the reservation they know of may not be
-    #: the one that won them a copy.
+    #: died or was too slow, maybe after queueing the request): their request may have been queued
+    #: all the same, so the reservation they know of may not be the one that won them a copy.
     lost: set[int] = field(default_factory=set)
 
     @property
@@ -171,14 +161,12 @@ async def coupon_flood(
     concurrency: int = 8,
     rate: float | None = None,
     within: float = 180.0,
-    tolerate: set[tuple[int, str]] | None = None,
 ) -> Flood:
     """Every user asks once and `repeats` of them ask again, in random order, `concurrency` at a
     time and (with `rate`) at most `rate` new asks a second, so that the flood lasts long enough for
     a fault to land in it; each ask is repeated while the answer is "not now". Every user ends with
     a definite answer (a reservation, or sold out) within `within` seconds."""
     flood = Flood(coupon_id, stock, users)
-    flood.answers.tolerated |= tolerate or set()
     asks = users + random.sample(users, repeats)
     random.shuffle(asks)
     gate = asyncio.Semaphore(concurrency)
@@ -192,14 +180,6 @@ async def coupon_flood(
             raise
         if answer.status_code in UNKNOWN_OUTCOME:
             flood.lost.add(user)
-        elif answer.status_code >= 500 and flood.answers.tolerated:
-            code = (
-                answer.json().get("code")
-                if answer.headers.get("content-type", "").startswith(PROBLEM)
-                else ""
-            )
-            if (answer.status_code, code) in flood.answers.tolerated:
-                flood.lost.add(user)
         return answer
 
     async def one(user: int) -> None:
@@ -235,10 +215,6 @@ class Buyers:
     paid: int = 0
     #: (user, Idempotency-Key) of payments that stayed "in progress" longer than IN_PROGRESS_AT_MOST.
     stuck: list[tuple[int, str]] = field(default_factory=list)
-
-    def tolerate(self, *answers: tuple[int, str]) -> Buyers:
-        self.answers.tolerated |= set(answers)
-        return self
 
     @property
     def options(self) -> dict[int, int]:

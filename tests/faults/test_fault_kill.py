@@ -14,6 +14,7 @@ from invariants import (
     assert_nothing_dead_lettered,
     assert_outboxes_drain,
     assert_payments_hold,
+    when_sagas_are_in_flight,
     xfail_if_known_bugs_showed,
 )
 from load import coupon_flood, flood_users, new_buyers, shopping
@@ -28,16 +29,6 @@ pytestmark = pytest.mark.timeout(600)
 async def stack(postgres_url, kafka_bootstrap, tmp_path_factory):
     async with launch(postgres_url, kafka_bootstrap, tmp_path_factory.mktemp("kill")) as running:
         yield running
-
-
-async def sagas_in_flight(db, users: list[int]) -> bool:
-    """At least five payments started and at least one saga between its first and last step."""
-    return await db.fetchval(
-        "SELECT count(*) >= 5"
-        " AND count(*) FILTER (WHERE status IN ('PENDING', 'COMPENSATING', 'REFUNDING')) > 0"
-        " FROM payments.payments WHERE user_id = ANY($1::bigint[])",
-        users,
-    )
 
 
 async def copies_being_issued(db, coupon: int) -> bool:
@@ -58,9 +49,7 @@ async def test_a_service_killed_mid_flood_and_mid_payments_loses_nothing(stack, 
                 lambda: copies_being_issued(db, coupon), timeout=90, interval=0.01, what="copies issued"
             )
         else:
-            await eventually(
-                lambda: sagas_in_flight(db, buyers.users), timeout=90, interval=0.01, what="sagas in flight"
-            )
+            await when_sagas_are_in_flight(db, buyers.users)
         killed_at = await db.fetchval("SELECT clock_timestamp()")
         await stack.kill(service)
         await stack.restart(service)

@@ -38,7 +38,7 @@ async def gate_rebuilds(stack: Stack) -> float:
     return await stack.metric("coupon", r"coupon_gate_rebuilt_total")
 
 
-async def flood_and_shop_while(stack: Stack, fault, tolerate: set[tuple[int, str]] | None = None) -> tuple:
+async def flood_and_shop_while(stack: Stack, fault) -> tuple:
     """A flood of 300 users for 60 coupons and 12 buyers shopping; `fault(coupon)` runs beside them."""
     shop = stack.shop
     buyers = await new_buyers(shop, 12)
@@ -47,7 +47,7 @@ async def flood_and_shop_while(stack: Stack, fault, tolerate: set[tuple[int, str
     crowd = flood_users(300)
     faulting = asyncio.create_task(fault(coupon))
     flooding = asyncio.create_task(
-        coupon_flood(shop, coupon, stock, crowd, repeats=80, concurrency=6, rate=25, tolerate=tolerate)
+        coupon_flood(shop, coupon, stock, crowd, repeats=80, concurrency=6, rate=25)
     )
     await shopping(shop, buyers, rounds=3)
     flood = await flooding
