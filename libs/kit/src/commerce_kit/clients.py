@@ -5,6 +5,12 @@ a caller never hangs and never leaks a 500.
   so for instance OPTION_NOT_FOUND reaches the client unchanged;
 - it is down, too slow, or answered 5xx: `DependencyUnavailable` (503), after `retries` more tries
   for idempotent requests (every internal PUT is idempotent on its payment id, GETs are safe).
+
+Failing to connect is not always an `httpx.TransportError`: a connection the other side resets as it
+is made (a service being killed, under uvloop) has been seen to surface from anyio as
+`AttributeError: 'NoneType' object has no attribute 'getpeername'` (httpcore asks for the TLS object
+of a socket already gone). Everything under `AsyncClient.request` is the library's code (no hooks,
+no auth callbacks of ours), so such an error is the call failing, and is treated as one.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class ServiceClient:
         timeout: float = 3.0,
         retries: int = 1,
         max_connections: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name, self.retries = name, retries
         self._token = token
@@ -46,6 +53,7 @@ class ServiceClient:
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(1.0, timeout)),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
         )
 
     async def aclose(self) -> None:
@@ -67,7 +75,7 @@ class ServiceClient:
                 answer = await self._http.request(
                     method, path, json=body, headers={"Authorization": self._token.header()}
                 )
-            except httpx.TransportError as exc:  # refused, reset, timed out
+            except (httpx.TransportError, AttributeError) as exc:  # refused, reset, timed out (see above)
                 if attempt < attempts:
                     await asyncio.sleep(0.05 * attempt)
                     continue

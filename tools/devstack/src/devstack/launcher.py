@@ -38,6 +38,9 @@ class Child:
     ) -> None:
         self.name = name
         self.lines: collections.deque[str] = collections.deque(maxlen=60)
+        # Errors are kept apart: a burst of warnings must not push the one traceback that matters
+        # out of a failed test's report.
+        self.errors: collections.deque[str] = collections.deque(maxlen=20)
         self._echo = echo
         # Its own process group: Ctrl-C at the terminal reaches only the launcher, which then stops
         # the children in order instead of racing them.
@@ -60,6 +63,8 @@ class Child:
         for line in self.proc.stdout:
             line = line.rstrip("\n")
             self.lines.append(line)
+            if '"level":"ERROR"' in line or '"level":"CRITICAL"' in line or line.startswith("Traceback"):
+                self.errors.append(line)
             if self._echo is not None:
                 self._echo(self.name, line)
 
@@ -67,8 +72,13 @@ class Child:
         return self.proc.poll() is None
 
     def tail(self) -> str:
+        """Its last lines, after the errors it logged (if any)."""
         self._reader.join(timeout=1)  # the last lines of a process that just exited
-        return "\n".join(self.lines)
+        last = "\n".join(self.lines)
+        if not self.errors:
+            return last
+        errors = "\n".join(self.errors)
+        return f"(errors logged, the last {len(self.errors)})\n{errors}\n(last lines)\n{last}"
 
     def terminate(self) -> None:
         if self.alive():

@@ -69,7 +69,7 @@ class DataPlatformDelivery:
             answer = await self.http.post(
                 self.url, json=platform_payload(event), headers={"Idempotency-Key": str(event.event_id)}
             )
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, AttributeError) as exc:  # AttributeError: see commerce_kit.clients
             FAILURES.labels("unreachable").inc()
             raise PlatformUnavailable(f"data platform unreachable: {type(exc).__name__}") from None
         if answer.status_code >= 500 or answer.status_code in (408, 429):
