@@ -74,6 +74,22 @@ async def test_a_repeat_gets_the_first_reservation(client, new_coupon, fresh_id)
     assert after.json() == {"reservationId": first, "status": "ISSUED"}
 
 
+async def test_accepted_requests_are_marked_published_at_the_gate(client, new_coupon, fresh_id, gate_redis):
+    """The marks are written many at a time (one command per coupon): every user's entry ends as
+    "<their reservation>|1", which is what spares a repeat a second publish."""
+    coupon, users = await new_coupon(), [fresh_id() for _ in range(30)]
+    answers = await asyncio.gather(*(issue(client, coupon["id"], u) for u in users))
+    assert [a.status_code for a in answers] == [202] * len(users)
+    rids = [a.json()["reservationId"] for a in answers]
+    expected = {str(u).encode(): f"{r}|1".encode() for u, r in zip(users, rids, strict=True)}
+
+    async def marked():
+        held = await gate_redis.hgetall(f"coupon:{{{coupon['id']}}}:reservations")
+        return held if all(held.get(k) == v for k, v in expected.items()) else None
+
+    await eventually(marked, timeout=10, interval=0.02, what="every reservation marked published")
+
+
 async def test_a_sold_out_coupon_is_refused_at_once_once_the_gate_knows(
     client, new_coupon, fresh_id, problem
 ):

@@ -155,10 +155,15 @@ class Gate:
         if not self._published:
             return
         marks, self._published = self._published, {}
+        by_coupon: dict[int, dict[str, str]] = {}
+        for (coupon_id, user_id), reservation_id in marks.items():
+            by_coupon.setdefault(coupon_id, {})[str(user_id)] = f"{reservation_id}|1"
         try:
+            # One HSET per coupon with every mark of the pass (a flood is one coupon): a command per
+            # mark would cost the issue route more client CPU than the rest of its Redis work.
             async with self.redis.pipeline(transaction=False) as pipe:
-                for (coupon_id, user_id), reservation_id in marks.items():
-                    pipe.hset(_keys(coupon_id)[2], str(user_id), f"{reservation_id}|1")
+                for coupon_id, fields in by_coupon.items():
+                    pipe.hset(_keys(coupon_id)[2], mapping=fields)
                 await pipe.execute()
         except BaseException:
             # Redis away: the marks wait for the next flush (a mark noted since is newer and stays).
