@@ -45,6 +45,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     UnknownProducerId,
 )
+from aiokafka.partitioner import DefaultPartitioner
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -325,11 +326,19 @@ class BatchConsumer:
 
 
 class FastPublisher:
-    """Publishing on a hot path (the coupon issue route): aiokafka's producer directly. FastStream's
-    `publish` spends about twice the CPU per message (55 against 30 µs, measured on this machine
-    with 64 publishes in flight), which shows on a route that answers thousands of requests a
-    second. Same guarantees: acks=all, idempotent producer (renewed when poisoned: RenewingProducer),
-    the trace context in the headers."""
+    """Publishing on a hot path (the coupon issue route): aiokafka directly, many messages per call.
+
+    A request queues its message and awaits a future. One sender task hands what is queued to
+    aiokafka as one record batch per partition (`create_batch` / `send_batch`), and each batch's
+    acknowledgement settles its requests. While aiokafka holds a partition's batch (it hands over
+    a new one only when the previous one went out), requests keep queueing, so the next batch takes
+    them all: the busier the route, the bigger the batches, and nothing waits for a timer (a lone
+    request goes out at once). aiokafka's per-message `send` cost the route about 80 µs of CPU per
+    request (metadata wait, accumulator, a future and a wake-up each; measured with make bench's
+    202 line). Same guarantees as `send`: acks=all, the idempotent producer (renewed when
+    poisoned: RenewingProducer), the key's partition as aiokafka's default partitioner picks it,
+    per-partition order as queued (one sender, batches handed over in order), the trace context
+    in each message's headers."""
 
     def __init__(self, settings: ServiceSettings, *, client_id: str) -> None:
         self.settings = settings
@@ -343,22 +352,102 @@ class FastPublisher:
                 request_timeout_ms=10_000,
             )
         )
+        self._partitioner = DefaultPartitioner()
+        self._queued: list[_Queued] = []
+        self._sender: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._producer.start()
 
     async def stop(self) -> None:
+        if self._sender is not None:
+            await asyncio.gather(self._sender, return_exceptions=True)
         await self._producer.stop()
 
     async def publish(self, topic: Topic, event: Event) -> None:
         """Publish and wait for the broker's acknowledgement."""
-        sent = await self._producer.send(
-            self.settings.topic(topic.name),
-            encode_event(event),
-            key=event.key.encode(),
-            headers=telemetry.inject_headers() or None,
+        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append(
+            _Queued(
+                self.settings.topic(topic.name),
+                event.key.encode(),
+                encode_event(event),
+                telemetry.inject_headers(),
+                acked,
+            )
         )
-        await sent
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.ensure_future(self._send_queued())  # runs on the loop's next turn
+        await acked
+
+    async def _send_queued(self) -> None:
+        while self._queued:
+            queued, self._queued = self._queued, []
+            try:
+                await self._hand_over(queued)
+            except BaseException as exc:  # every request still waiting learns of it (and answers 503)
+                _fail_queued(queued, exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+                if not isinstance(exc, Exception):
+                    _fail_queued(self._queued, RuntimeError("cancelled"))
+                    raise
+
+    async def _hand_over(self, queued: list[_Queued]) -> None:
+        by_partition: dict[tuple[str, int], list[_Queued]] = {}
+        partitions: dict[str, list[int]] = {}
+        for q in queued:
+            if q.topic not in partitions:
+                partitions[q.topic] = sorted(await self._producer.producer.partitions_for(q.topic))
+            every = partitions[q.topic]
+            by_partition.setdefault((q.topic, self._partitioner(q.key, every, every)), []).append(q)
+        for (topic, partition), messages in by_partition.items():
+            while messages:
+                batch, messages = self._fill(messages)
+                sent = await self._producer.send_batch(batch.builder, topic, partition=partition)
+                sent.add_done_callback(partial(_acknowledge, batch.messages))
+
+    def _fill(self, messages: list[_Queued]) -> tuple[_Batch, list[_Queued]]:
+        """As many of `messages` as one record batch holds (at least one), and the rest."""
+        builder = self._producer.create_batch()
+        taken = 0
+        for q in messages:
+            if builder.append(timestamp=None, key=q.key, value=q.value, headers=q.headers) is None:
+                break
+            taken += 1
+        if taken == 0:
+            raise ValueError(f"a message of {len(messages[0].value)} bytes does not fit a record batch")
+        return _Batch(builder, messages[:taken]), messages[taken:]
+
+
+@dataclass(frozen=True)
+class _Queued:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    acked: asyncio.Future[None]
+
+
+@dataclass(frozen=True)
+class _Batch:
+    builder: Any
+    messages: list[_Queued]
+
+
+def _acknowledge(messages: list[_Queued], sent: asyncio.Future[Any]) -> None:
+    if sent.cancelled():
+        _fail_queued(messages, RuntimeError("the batch was cancelled"))
+    elif sent.exception() is not None:
+        _fail_queued(messages, sent.exception())  # type: ignore[arg-type]
+    else:
+        for q in messages:
+            if not q.acked.done():
+                q.acked.set_result(None)
+
+
+def _fail_queued(messages: list[_Queued], exc: BaseException) -> None:
+    for q in messages:
+        if not q.acked.done():
+            q.acked.set_exception(exc)
 
 
 @dataclass(frozen=True)
