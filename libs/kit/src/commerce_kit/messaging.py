@@ -383,15 +383,17 @@ class FastPublisher:
     async def _send_queued(self) -> None:
         while self._queued:
             queued, self._queued = self._queued, []
+            handed: set[int] = set()  # ids of the messages aiokafka has: their acks settle them
             try:
-                await self._hand_over(queued)
-            except BaseException as exc:  # every request still waiting learns of it (and answers 503)
-                _fail_queued(queued, exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+                await self._hand_over(queued, handed)
+            except BaseException as exc:  # the requests not handed over learn of it (and answer 503)
+                cause = exc if isinstance(exc, Exception) else RuntimeError("cancelled")
+                _fail_queued([q for q in queued if id(q) not in handed], cause)
                 if not isinstance(exc, Exception):
                     _fail_queued(self._queued, RuntimeError("cancelled"))
                     raise
 
-    async def _hand_over(self, queued: list[_Queued]) -> None:
+    async def _hand_over(self, queued: list[_Queued], handed: set[int]) -> None:
         by_partition: dict[tuple[str, int], list[_Queued]] = {}
         partitions: dict[str, list[int]] = {}
         for q in queued:
@@ -404,6 +406,7 @@ class FastPublisher:
                 batch, messages = self._fill(messages)
                 sent = await self._producer.send_batch(batch.builder, topic, partition=partition)
                 sent.add_done_callback(partial(_acknowledge, batch.messages))
+                handed.update(id(q) for q in batch.messages)
 
     def _fill(self, messages: list[_Queued]) -> tuple[_Batch, list[_Queued]]:
         """As many of `messages` as one record batch holds (at least one), and the rest."""
