@@ -89,10 +89,15 @@ def instrument_app(app: FastAPI) -> None:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
         app.add_middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"])
+        wrap_plain_lane = getattr(app, "wrap_plain_lane", None)  # commerce_kit.web.ServiceApp
+        if wrap_plain_lane is not None:
+            wrap_plain_lane(lambda lane: OpenTelemetryMiddleware(lane, exclude_spans=["receive", "send"]))
 
 
 def inject_headers() -> list[tuple[str, bytes]]:
     """The current trace context as Kafka headers (empty when no span is active)."""
+    if not _configured:  # no tracing: no span is ever active (and the coupon route saves 3-4 µs)
+        return []
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return [(k, v.encode()) for k, v in carrier.items()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
@@ -21,7 +22,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commerce_kit import metrics
@@ -78,6 +79,19 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def unexpected_problem(request: Request, exc: Exception) -> Response:
+    """The answer to an exception no handler expected: our own PostgreSQL or Redis away is "not
+    now" (503), anything else a bug (500, logged with its trace)."""
+    if is_outage(exc):
+        log.warning("%s %s: dependency unavailable: %r", request.method, request.url.path, exc)
+        away = DependencyUnavailable("A server this request needs is unavailable; retry later")
+        return problem_response(away, request)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    error = AppError("The server could not complete the request", code="INTERNAL_ERROR")
+    error.status, error.title = 500, "Internal error"
+    return problem_response(error, request)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
@@ -99,14 +113,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        if is_outage(exc):  # our own PostgreSQL or Redis away: "not now", not a bug
-            log.warning("%s %s: dependency unavailable: %r", request.method, request.url.path, exc)
-            away = DependencyUnavailable("A server this request needs is unavailable; retry later")
-            return problem_response(away, request)
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        error = AppError("The server could not complete the request", code="INTERNAL_ERROR")
-        error.status, error.title = 500, "Internal error"
-        return problem_response(error, request)
+        return unexpected_problem(request, exc)
 
 
 class BodyLimitMiddleware:
@@ -245,7 +252,8 @@ def create_app(
             app.state.readiness = readiness(app)
             yield
 
-    app = FastAPI(
+    app = ServiceApp(
+        service=service,
         title=title,
         description=description,
         version=version,
@@ -297,33 +305,109 @@ def service_app(
 
 # ----------------------------------------------------------------------------- plain hot endpoints
 
-#: What a plain endpoint's `parse` makes of a request's scope: the answer's keyword arguments, or
-#: None for "not mine" (FastAPI's route answers it).
+#: What a plain endpoint's `parse` makes of a request's scope (its `path_params` already converted):
+#: the answer's keyword arguments, or None for "not mine" (FastAPI's route answers it).
 Parse = Callable[[Scope], "dict[str, Any] | None"]
 
 
 class PlainEndpoint:
-    """A hot GET route's well-formed requests answered without FastAPI's dependency solving and
-    parameter models, which cost a GET route as much CPU as its own work (measured by `make bench`:
-    popular products went from 0.56x to 1.5x of the ranking service's liveness). Placed ahead of
-    FastAPI's route (`install_plain_endpoint`): `parse` takes only what it is sure of (plain digits
-    within their bounds); anything else goes to FastAPI's own route, which answers it, its problems
-    included, so that the API's behaviour and its OpenAPI stay FastAPI's. The token is checked from
-    the verifier's cache; errors raised reach the app's problem handlers like any route's."""
+    """A hot route's well-formed requests, answered ahead of everything FastAPI and Starlette do for a
+    request (the middleware stack, routing, dependency solving, parameter models), which costs a
+    route that answers from a cache, or hands its work to Redis and Kafka in batches, more CPU than
+    its own work: measured by `make bench` (popular products went from 0.56x to 1.5x of the ranking
+    service's liveness; the coupon issue route, docs/performance.md).
 
-    def __init__(self, route: APIRoute, parse: Parse, answer: Callable[..., Awaitable[Response]]) -> None:
+    `parse` takes only what it is sure of (plain digits within their bounds, no body); anything else
+    goes through the whole stack to FastAPI's own route, which answers it, its problems included, so
+    the API's behaviour and its OpenAPI stay FastAPI's. What the stack would add is done here too:
+    the token is checked (the caller is passed on when `with_caller`), errors become the same
+    problems, and the request is timed under the route's template."""
+
+    def __init__(
+        self,
+        route: APIRoute,
+        parse: Parse,
+        answer: Callable[..., Awaitable[Response]],
+        *,
+        method: str,
+        path: str,
+        with_caller: bool,
+    ) -> None:
         self.route, self.parse, self.answer = route, parse, answer
+        self.method, self.with_caller = method, with_caller
+        self.template = route.path
+        self._regex, _, self._convertors = compile_path(path)
+
+    def match(self, scope: Scope) -> dict[str, Any] | None:
+        if scope["method"] != self.method:
+            return None
+        found = self._regex.match(scope["path"])
+        if found is None:
+            return None
+        for name, value in scope["headers"]:  # a body: FastAPI's route, with its limits and checks
+            if (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
+                return None
+        scope["path_params"] = {k: self._convertors[k].convert(v) for k, v in found.groupdict().items()}
+        return self.parse(scope)
+
+
+class ServiceApp(FastAPI):
+    """Every service's app: FastAPI, with a lane ahead of it for its plain endpoints."""
+
+    def __init__(self, *args: Any, service: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.service = service
+        self.plain_endpoints: list[PlainEndpoint] = []
+        self._plain_lane: ASGIApp = self._answer_plain
+        self._timers: dict[tuple[str, str, int], Any] = {}
+
+    def wrap_plain_lane(self, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
+        """Put a middleware around the plain lane too (tracing: `telemetry.instrument_app`)."""
+        self._plain_lane = wrap(self._plain_lane)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["route"] = self.route  # the metrics label the request with the route's template
-        arguments = self.parse(scope)
-        if arguments is None:
-            await self.route.handle(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            for endpoint in self.plain_endpoints:
+                arguments = endpoint.match(scope)
+                if arguments is not None:
+                    scope["app"], scope["route"] = self, endpoint.route
+                    scope[_PLAIN] = (endpoint, arguments)
+                    await self._plain_lane(scope, receive, send)
+                    return
+        await super().__call__(scope, receive, send)
+
+    async def _answer_plain(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        endpoint, arguments = scope[_PLAIN]
         request = Request(scope, receive)
-        request.app.state.verifier.from_header(request.headers.get("authorization"))
-        response = await self.answer(request, **arguments)
-        await response(scope, receive, send)
+        try:
+            authorization = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+            caller = self.state.verifier.from_header(authorization.decode("latin-1"))
+            if endpoint.with_caller:
+                arguments["caller"] = caller
+            response = await endpoint.answer(request, **arguments)
+        except AppError as exc:
+            response = problem_response(exc, request)
+        except Exception as exc:
+            response = unexpected_problem(request, exc)
+        try:
+            await response(scope, receive, send)
+        finally:
+            self._timer(endpoint, response.status_code).observe(time.perf_counter() - start)
+
+    def _timer(self, endpoint: PlainEndpoint, status: int) -> Any:
+        """The route's histogram for `status` (prometheus_client's `labels()` costs a hot route a
+        lock and a tuple each time; the children are kept here)."""
+        key = (endpoint.method, endpoint.template, status)
+        timer = self._timers.get(key)
+        if timer is None:
+            timer = self._timers[key] = metrics.HTTP_REQUESTS.labels(
+                self.service, endpoint.method, endpoint.template, str(status)
+            )
+        return timer
+
+
+_PLAIN = "commerce.plain_endpoint"
 
 
 def plain_query(scope: Scope, bounds: Mapping[str, tuple[int, int]]) -> dict[str, int] | None:
@@ -350,10 +434,15 @@ def install_plain_endpoint(
     answer: Callable[..., Awaitable[Response]],
     *,
     path: str | None = None,
+    method: str = "GET",
+    with_caller: bool = False,
 ) -> None:
-    """Put a plain endpoint for `route` first (Starlette tries routes in order). `path` may narrow
-    the route's path with convertors (`/products/{productId:int}`), so that what does not match goes
-    to FastAPI's route by routing alone."""
-    app.router.routes.insert(
-        0, Route(path or route.path, PlainEndpoint(route, parse, answer), methods=["GET"])
+    """Answer `route`'s well-formed requests with `answer(request, **parse(scope))` (plus `caller=`
+    the token's principal when `with_caller`) ahead of the app's stack. `path` may narrow the
+    route's path with convertors (`/products/{productId:int}`), so that what does not match goes to
+    FastAPI's route by routing alone."""
+    if not isinstance(app, ServiceApp):
+        raise TypeError("plain endpoints need a ServiceApp (commerce_kit.web.create_app builds one)")
+    app.plain_endpoints.append(
+        PlainEndpoint(route, parse, answer, method=method, path=path or route.path, with_caller=with_caller)
     )

@@ -1,11 +1,11 @@
 """First-come-first-served issue (API.md "Coupons").
 
-The issue route is the hottest path of a sale day. Its well-formed requests are served by
-`fast_request_issue`, a plain Starlette route placed ahead of FastAPI's (see `install_fast_route`):
-no dependency solving, no parameter models, the token checked from the verifier's cache, the answer
-rendered by hand. FastAPI's own route below documents the operation (OpenAPI) and answers what the
-fast route does not match (a coupon id that is not a number: its 400 problem). Both give the same
-answers, through `answer_for`."""
+The issue route is the hottest path of a sale day. Its well-formed requests are answered by a plain
+endpoint ahead of the app's whole stack (`install_fast_route`, `commerce_kit.web.PlainEndpoint`): no
+middleware, routing, dependency solving or parameter models, the answer rendered by hand. FastAPI's
+own route below documents the operation (OpenAPI) and answers what the plain endpoint does not take
+(a coupon id that is not a number or out of range: its 400 problem). Both give the same answers,
+through `answer_for`."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, FastAPI, Path, Request, Response
-from starlette.routing import Route
+from fastapi.routing import APIRoute
+from starlette.types import Scope
 
 from commerce_kit.api import MAX_BIGINT, ApiResponse, path_id, problems
-from commerce_kit.errors import ValidationFailed
-from commerce_kit.web import Caller
+from commerce_kit.auth import Principal
+from commerce_kit.web import Caller, install_plain_endpoint
 from coupon_service.domain.errors import ReservationNotFound
 from coupon_service.service_layer.reservations import Answer, Reservations
 
@@ -63,19 +64,27 @@ async def answer_for(request: Request, user_id: int, coupon_id: int) -> Response
     )
 
 
-async def fast_request_issue(request: Request) -> Response:
-    coupon_id = request.path_params["couponId"]  # digits, by the route's convertor
-    if not 1 <= coupon_id <= MAX_BIGINT:
-        raise ValidationFailed("couponId must be between 1 and 2^63-1")
-    caller = request.app.state.verifier.from_header(request.headers.get("authorization"))
-    return await answer_for(request, caller.user_id, coupon_id)
-
-
 def install_fast_route(app: FastAPI) -> None:
-    """Put the plain route first: Starlette tries routes in order, so FastAPI's own route only sees
-    the requests this one does not match. Errors raised here reach the app's problem handlers."""
-    app.router.routes.insert(
-        0, Route("/api/v1/coupons/{couponId:int}/issue", fast_request_issue, methods=["POST"])
+    """The issue request's well-formed requests (a coupon id in range, no query, no body) are
+    answered ahead of the app's stack; anything else goes to `request_issue`."""
+    route = next(r for r in router.routes if isinstance(r, APIRoute) and r.name == "request_issue")
+
+    def parse(scope: Scope) -> dict[str, int] | None:
+        coupon_id = scope["path_params"]["couponId"]  # digits, by the path's convertor
+        plain = 1 <= coupon_id <= MAX_BIGINT and not scope["query_string"]
+        return {"coupon_id": coupon_id} if plain else None
+
+    async def plain(request: Request, coupon_id: int, caller: Principal) -> Response:
+        return await answer_for(request, caller.user_id, coupon_id)
+
+    install_plain_endpoint(
+        app,
+        route,
+        parse,
+        plain,
+        path="/api/v1/coupons/{couponId:int}/issue",
+        method="POST",
+        with_caller=True,
     )
 
 
