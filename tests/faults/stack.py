@@ -75,7 +75,7 @@ def port_layout(instances: int) -> dict[str, str]:
     for _ in range(500):
         base = random.randrange(_FLOOR, top)
         bases = [base + INSTANCE_STRIDE * k for k in range(instances)]
-        ports = [b + s.offset for b in bases for s in SUITE]
+        ports = [b + o for b in bases for s in SUITE for o in s.offsets]
         if instances > 1:
             ports += [base + BALANCER_OFFSET + s.offset for s in SUITE]
         if all(port_free(p) for p in ports):

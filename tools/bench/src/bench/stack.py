@@ -90,7 +90,7 @@ def _children_of(pid: int) -> list[int]:
 def _service_port_base() -> int:
     for _ in range(200):
         base = free_port() - 1
-        if all(port_free(base + s.offset) for s in SUITE):
+        if all(port_free(base + o) for s in SUITE for o in s.offsets):
             return base
     raise RuntimeError("no free run of service ports found")
 

@@ -19,7 +19,7 @@ import httpx
 
 from devstack import gateway, infra
 from devstack.config import environment, truthy
-from devstack.services import Service, instance_name, select
+from devstack.services import Service, Worker, instance_name, select
 from devstack.system import DevstackError, free_port, port_free, wait_until
 
 STOP_TIMEOUT = 15.0  # seconds a child gets to stop after SIGTERM (uvicorn's graceful timeout is 10)
@@ -134,17 +134,33 @@ class Suite:
         return f"http://127.0.0.1:{self.env['GATEWAY_PORT']}"
 
     def service_url(self, name: str, instance: int = 1) -> str:
-        service = self._service(name)
-        return f"http://{self.env['SERVICE_HOST']}:{service.port(self.env, instance)}"
+        """Where one instance of a service's API (or of one of its workers) listens."""
+        return f"http://{self.env['SERVICE_HOST']}:{self._port(name, instance)}"
 
-    def _service(self, name: str) -> Service:
-        return next(s for s in self.services if s.name == name)
+    def _process(self, name: str) -> tuple[Service, Worker | None]:
+        """The service of a process name: a service's API (`coupon`) or a worker (`coupon-issuer`)."""
+        for s in self.services:
+            if s.name == name:
+                return s, None
+            for w in s.workers:
+                if w.name == name:
+                    return s, w
+        raise DevstackError(f"no process named {name}")
+
+    def _port(self, name: str, instance: int = 1) -> int:
+        service, worker = self._process(name)
+        port = service.port(self.env, instance)
+        return port if worker is None else port - service.offset + worker.offset
+
+    def processes(self) -> list[str]:
+        """The name of every process of one instance of the suite: each service's API and workers."""
+        return [n for s in self.services for n in (s.name, *(w.name for w in s.workers))]
 
     def ports(self) -> dict[str, int]:
         """Every port this suite listens on, by what listens there."""
         ports = {"gateway": int(self.env["GATEWAY_PORT"])}
         for k in range(1, self.instances + 1):
-            ports |= {instance_name(s.name, k): s.port(self.env, k) for s in self.services}
+            ports |= {instance_name(n, k): self._port(n, k) for n in self.processes()}
         if self.instances > 1:
             ports |= {f"{s.name} balancer": s.balancer_port(self.env) for s in self.services}
         return ports
@@ -173,9 +189,11 @@ class Suite:
                 self.service_command(s, "migrate")
                 if self.demo_data:
                     self.service_command(s, "demo-data")
-            started = [(s, k, self._spawn(s, k)) for k in range(1, self.instances + 1) for s in self.services]
-            for s, k, child in started:
-                self._wait_http(child, f"{self.service_url(s.name, k)}/health/ready", timeout=90)
+            started = [
+                (n, k, self._spawn(n, k)) for k in range(1, self.instances + 1) for n in self.processes()
+            ]
+            for name, k, child in started:
+                self._wait_http(child, f"{self.service_url(name, k)}/health/ready", timeout=90)
             command, log = gateway.prepare(self.env, self.services, self.instances)
             nginx = Child("gateway", command, self.env, self.echo)
             self.children.append(nginx)
@@ -205,8 +223,9 @@ class Suite:
         self.env["DATA_PLATFORM_URL"] = f"http://127.0.0.1:{port}/payments"
         self._wait_http(child, f"http://127.0.0.1:{port}/_deliveries", timeout=30)
 
-    def _spawn(self, service: Service, instance: int = 1) -> Child:
-        port = service.port(self.env, instance)
+    def _spawn(self, name: str, instance: int = 1) -> Child:
+        service, worker = self._process(name)
+        port = self._port(name, instance)
         command = [
             sys.executable,
             "-m",
@@ -218,8 +237,10 @@ class Suite:
             self.env["SERVICE_HOST"],
         ]
         # An instance's SERVICE_PORT_BASE is its own (it listens on base + offset, as API.md says).
-        env = self.env if instance == 1 else {**self.env, "SERVICE_PORT_BASE": str(port - service.offset)}
-        child = Child(instance_name(service.name, instance), command, env, self.echo)
+        base = service.port(self.env, instance) - service.offset
+        own = dict(service.env if worker is None else worker.env)
+        env = {**self.env, **own} if instance == 1 else {**self.env, **own, "SERVICE_PORT_BASE": str(base)}
+        child = Child(instance_name(name, instance), command, env, self.echo)
         self.children.append(child)
         return child
 
@@ -243,9 +264,8 @@ class Suite:
         self.children.remove(child)
 
     def restart(self, name: str, *, instance: int = 1) -> None:
-        """Start one instance of a service again (after `kill`) and wait until it is ready."""
-        service = self._service(name)
-        child = self._spawn(service, instance)
+        """Start one instance of a service (or worker) again (after `kill`) and wait until it is ready."""
+        child = self._spawn(name, instance)
         self._wait_http(child, f"{self.service_url(name, instance)}/health/ready", timeout=90)
 
     def pause(self, name: str, *, instance: int = 1) -> None:
@@ -325,9 +345,9 @@ def guide(suite: Suite) -> str:
     url = suite.gateway_url
     docs = "  ".join(f"{url}/docs/{s.name}" for s in suite.services)
     listing = "  ".join(
-        f"{instance_name(s.name, k)} {suite.service_url(s.name, k)}"
+        f"{instance_name(n, k)} {suite.service_url(n, k)}"
         for k in range(1, suite.instances + 1)
-        for s in suite.services
+        for n in suite.processes()
     )
     return f"""
 ================================================================================================

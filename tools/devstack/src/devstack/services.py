@@ -4,7 +4,8 @@
 the gateway routes their paths. A new service is one line here (the table in docs/conventions.md
 has the rest; the lines below are ready to uncomment).
 
-Ports: instance 1 of every service listens on SERVICE_PORT_BASE + its offset (API.md); with N
+Ports: instance 1 of every service listens on SERVICE_PORT_BASE + its offset (API.md), a worker
+process of a service (`Worker`, not routed by the gateway) on SERVICE_PORT_BASE + its own; with N
 instances (`Suite(env, instances=N)`, `make run INSTANCES=N`), instance k listens on
 SERVICE_PORT_BASE_<k> + its offset (default: SERVICE_PORT_BASE + 100 * (k - 1)), and the services
 reach one another through the gateway's internal balancers on SERVICE_LB_PORT_BASE + offset
@@ -21,16 +22,39 @@ from commerce_kit.settings import SERVICES as PORT_OFFSETS  # name -> (port offs
 
 
 @dataclass(frozen=True)
+class Worker:
+    """A process of a service that the gateway does not route to: the same package and command
+    (`serve`, whose health and metrics it answers on its own port), started with settings of its
+    own. The coupon service settles issue requests in one (`coupon-issuer`), so that settling never
+    takes CPU from the issue route's process (docs/performance.md)."""
+
+    name: str
+    #: Its port: SERVICE_PORT_BASE + offset (instance k: that instance's base + offset).
+    offset: int
+    #: Settings of its own, over the suite's.
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     package: str
     #: Public paths under /api/v1 that this service owns: each matches itself and everything below
     #: it; `{id}` stands for one path segment.
     paths: tuple[str, ...]
+    #: Settings of its API processes, over the suite's.
+    env: tuple[tuple[str, str], ...] = ()
+    #: Its other processes.
+    workers: tuple[Worker, ...] = ()
 
     @property
     def offset(self) -> int:
         return PORT_OFFSETS[self.name][0]
+
+    @property
+    def offsets(self) -> tuple[int, ...]:
+        """The port offsets of all its processes (the API first)."""
+        return (self.offset, *(w.offset for w in self.workers))
 
     def port(self, env: Mapping[str, str], instance: int = 1) -> int:
         """Where instance `instance` (1, 2, ...) of this service listens."""
@@ -74,7 +98,13 @@ def instance_name(name: str, instance: int = 1) -> str:
 SUITE: tuple[Service, ...] = (
     Service("user", "user_service", ("/admin/users", "/users/{id}/balance", "/users/{id}/transactions")),
     Service("catalog", "catalog_service", ("/products", "/admin/products")),
-    Service("coupon", "coupon_service", ("/coupons", "/admin/coupons", "/users/{id}/coupons")),
+    Service(
+        "coupon",
+        "coupon_service",
+        ("/coupons", "/admin/coupons", "/users/{id}/coupons"),
+        env=(("COUPON_ISSUE_CONSUMER", "false"),),
+        workers=(Worker("coupon-issuer", 7, (("COUPON_ISSUE_CONSUMER", "true"),)),),
+    ),
     Service("order", "order_service", ("/orders", "/users/{id}/orders")),
     Service("payment", "payment_service", ("/payments",)),
     Service("ranking", "ranking_service", ("/products/popular", "/admin/rankings")),
