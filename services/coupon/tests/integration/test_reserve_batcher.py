@@ -43,6 +43,11 @@ async def test_a_lone_request_is_sent_at_once_and_the_rate_limit_is_per_user(set
     assert first.new and gate.calls == [1]
     again = await asyncio.gather(*(batcher.reserve(coupon, 1, f"b{i}", per_second=2) for i in range(3)))
     assert [a.rate_limited for a in again].count(True) >= 2  # 2 per second: at most one more this second
+    other = await batcher.reserve(coupon, 2, "c", per_second=2)
+    assert other.new  # another user is not limited by the first one's requests
+    # The counts of a second are one hash in the coupon's slot, and it goes away by itself.
+    counts = [k async for k in redis.scan_iter(f"coupon:{{{coupon}}}:rate:*")]
+    assert counts and all(0 < ttl <= 2000 for ttl in [await redis.pttl(k) for k in counts])
     await redis.aclose()
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 # Many requests for one coupon in one call (see ReserveBatcher), in order.
-# KEYS: stock, reservations, then each request's rate-limit window.
+# KEYS: stock, reservations, the requests' users' counts in this second (a hash: user -> requests).
 # ARGV: ttl, limit, window ms, then user and reservation id of each request.
 # Each answer: 1 new, 0 (followed by the reservation) already has one, -1 sold out, -3 rate limited.
 # The per-user rate limit is counted here too, so an accepted request costs no round trip of its own.
@@ -30,10 +30,9 @@ local ttl, limit, window = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local stock = redis.call('GET', KEYS[1])
 local sold_out = stock and tonumber(stock) <= 0
 local out, added = {}, false
-for i = 1, #KEYS - 2 do
+for i = 1, (#ARGV - 3) / 2 do
   local user, rid = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
-  local hits = redis.call('INCR', KEYS[2 + i])
-  if hits == 1 then redis.call('PEXPIRE', KEYS[2 + i], window) end
+  local hits = redis.call('HINCRBY', KEYS[3], user, 1)
   if hits > limit then
     out[i] = '-3'
   else
@@ -50,6 +49,7 @@ for i = 1, #KEYS - 2 do
   end
 end
 if added then redis.call('EXPIRE', KEYS[2], ttl) end
+if redis.call('PTTL', KEYS[3]) == -1 then redis.call('PEXPIRE', KEYS[3], window) end
 return out
 """
 
@@ -136,13 +136,14 @@ class Gate:
         """Each (user, new reservation id), in order: a new reservation, the one the user already has,
         or none (sold out, or the user asked more than `per_second` times this second)."""
         stock, _, reservations = _keys(coupon_id)
-        window = int(time.time())
-        rates = [f"coupon:{{{coupon_id}}}:rate:{user}:{window}" for user, _ in asks]  # the coupon's hash slot
+        rates = (
+            f"coupon:{{{coupon_id}}}:rate:{int(time.time())}"  # this second's counts, in the coupon's slot
+        )
         args: list[object] = [RESERVATIONS_TTL, per_second, 2000]
         for user, rid in asks:
             args += [user, rid]
         return [
-            _reserved(a.decode()) for a in await self._reserve(keys=[stock, reservations, *rates], args=args)
+            _reserved(a.decode()) for a in await self._reserve(keys=[stock, reservations, rates], args=args)
         ]
 
     def published(self, coupon_id: int, user_id: int, reservation_id: str) -> None:
