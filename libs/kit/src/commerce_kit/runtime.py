@@ -39,9 +39,11 @@ class Runtime:
         redis: bool = False,
         kafka: bool = False,
         fast_publisher: bool = False,
+        custom_plans: bool = False,
     ) -> None:
         self.settings = settings
         self._wants_redis, self._wants_kafka, self._wants_publisher = redis, kafka, fast_publisher
+        self._custom_plans = custom_plans  # see db.create_pool
         self.publisher: messaging.FastPublisher | None = None
         self.pool: asyncpg.Pool = None  # type: ignore[assignment]
         self.redis: aioredis.Redis | None = None
@@ -59,6 +61,7 @@ class Runtime:
             application_name=f"{s.service}-service",
             min_size=s.db_pool_min,
             max_size=s.db_pool_max,
+            custom_plans=self._custom_plans,
         )
         if self._wants_redis:
             self.redis = aioredis.from_url(s.redis_url, max_connections=200, health_check_interval=30)

@@ -27,7 +27,9 @@ def create_app(settings: CouponSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with Runtime(settings, redis=True, kafka=True, fast_publisher=True) as rt:
+        # Custom plans: settling looks reservations and holders up by arrays of ids in tables that
+        # grow by thousands a second (commerce_kit.db.create_pool says why).
+        async with Runtime(settings, redis=True, kafka=True, fast_publisher=True, custom_plans=True) as rt:
             app.state.pool = rt.pool
             app.state.policies = Policies(rt.pool)
             app.state.user_coupons = UserCoupons(rt.pool)
