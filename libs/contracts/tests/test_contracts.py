@@ -2,6 +2,7 @@
 schemas are current, and every event names its Kafka key."""
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,36 @@ def test_the_envelope_fills_type_and_version_and_insists_on_aware_times():
     assert event.type == "CouponIssueRequested" and event.version == 1
     with pytest.raises(ValidationError):
         CouponIssueRequested(reservation_id="r", user_id=1, coupon_id=2, requested_at=datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    "requested_at",
+    [
+        datetime.now(UTC),
+        datetime(2026, 1, 1, tzinfo=UTC),  # no microseconds: written without them, like the model
+        datetime(2026, 1, 1, 5, 0, 0, 123, tzinfo=UTC),
+    ],
+)
+def test_the_issue_routes_encoding_is_the_models(requested_at):
+    from commerce_contracts.events.coupon_issue import encode_issue_requested
+
+    raw = encode_issue_requested(
+        reservation_id="7.42.nonce.mac", user_id=42, coupon_id=7, requested_at=requested_at
+    )
+    event = decode_event(raw, CouponIssueRequested)
+    assert (event.reservation_id, event.user_id, event.coupon_id) == ("7.42.nonce.mac", 42, 7)
+    assert event.requested_at == requested_at and event.key == "7"
+    same = CouponIssueRequested(
+        event_id=event.event_id,
+        occurred_at=event.occurred_at,
+        reservation_id="7.42.nonce.mac",
+        user_id=42,
+        coupon_id=7,
+        requested_at=requested_at,
+    )
+    assert raw == encode_event(same)
+    # A fresh event each time.
+    again = encode_issue_requested(
+        reservation_id="7.42.nonce.mac", user_id=42, coupon_id=7, requested_at=requested_at
+    )
+    assert decode_event(again, CouponIssueRequested).event_id != event.event_id
