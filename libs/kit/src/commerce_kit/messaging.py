@@ -31,7 +31,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -371,15 +371,13 @@ class FastPublisher:
 
     async def publish(self, topic: Topic, event: Event) -> None:
         """Publish and wait for the broker's acknowledgement."""
+        await self.publish_encoded(topic, event.key.encode(), encode_event(event))
+
+    async def publish_encoded(self, topic: Topic, key: bytes, value: bytes) -> None:
+        """`publish` for an event its caller encoded already (an event of `topic`, keyed as it says)."""
         acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queued.append(
-            _Queued(
-                self.settings.topic(topic.name),
-                event.key.encode(),
-                encode_event(event),
-                telemetry.inject_headers(),
-                acked,
-            )
+            _Queued(self.settings.topic(topic.name), key, value, telemetry.inject_headers(), acked)
         )
         if self._sender is None or self._sender.done():
             self._sender = asyncio.ensure_future(self._send_queued())  # runs on the loop's next turn
@@ -401,11 +399,15 @@ class FastPublisher:
     async def _hand_over(self, queued: list[_Queued], handed: set[int]) -> None:
         by_partition: dict[tuple[str, int], list[_Queued]] = {}
         partitions: dict[str, list[int]] = {}
+        chosen: dict[tuple[str, bytes], int] = {}  # a flood's messages share a key: hash it once
         for q in queued:
-            if q.topic not in partitions:
-                partitions[q.topic] = sorted(await self._producer.producer.partitions_for(q.topic))
-            every = partitions[q.topic]
-            by_partition.setdefault((q.topic, self._partitioner(q.key, every, every)), []).append(q)
+            partition = chosen.get((q.topic, q.key))
+            if partition is None:
+                if q.topic not in partitions:
+                    partitions[q.topic] = sorted(await self._producer.producer.partitions_for(q.topic))
+                every = partitions[q.topic]
+                partition = chosen[(q.topic, q.key)] = self._partitioner(q.key, every, every)
+            by_partition.setdefault((q.topic, partition), []).append(q)
         for (topic, partition), messages in by_partition.items():
             while messages:
                 batch, messages = self._fill(messages)
@@ -426,8 +428,7 @@ class FastPublisher:
         return _Batch(builder, messages[:taken]), messages[taken:]
 
 
-@dataclass(frozen=True)
-class _Queued:
+class _Queued(NamedTuple):  # a tuple: one is made per request of the hottest route
     topic: str
     key: bytes
     value: bytes

@@ -90,6 +90,22 @@ async def test_accepted_requests_are_marked_published_at_the_gate(client, new_co
     await eventually(marked, timeout=10, interval=0.02, what="every reservation marked published")
 
 
+async def test_marks_written_into_an_emptied_redis_bring_back_the_dedupe_with_its_expiry(
+    client, new_coupon, fresh_id, gate_redis
+):
+    """Redis lost the reservations between a request and its mark: the mark puts the entry back,
+    and the hash it recreates expires like the one the gate writes."""
+    from coupon_service.adapters.gate import RESERVATIONS_TTL, Gate
+
+    coupon, user = await new_coupon(), fresh_id()
+    key = f"coupon:{{{coupon['id']}}}:reservations"
+    gate = Gate(gate_redis)
+    gate.published(coupon["id"], user, "r-1")
+    await gate.flush_published()
+    assert await gate_redis.hget(key, str(user)) == b"r-1|1"
+    assert 0 < await gate_redis.ttl(key) <= RESERVATIONS_TTL
+
+
 async def test_a_sold_out_coupon_is_refused_at_once_once_the_gate_knows(
     client, new_coupon, fresh_id, problem
 ):

@@ -50,8 +50,15 @@ class Stack:
         return any(s.name == name for s in self.services)
 
     def service_url(self, name: str) -> str:
-        service = next(s for s in self.services if s.name == name)
-        return f"http://{self.env.get('SERVICE_HOST', '127.0.0.1')}:{service.port(self.env)}"
+        """Where a service's API, or one of its workers (`coupon-issuer`), listens."""
+        for s in self.services:
+            offset = (
+                s.offset if s.name == name else next((w.offset for w in s.workers if w.name == name), None)
+            )
+            if offset is not None:
+                port = s.port(self.env) - s.offset + offset
+                return f"http://{self.env.get('SERVICE_HOST', '127.0.0.1')}:{port}"
+        raise KeyError(f"no process named {name}")
 
     def pid_of(self, name: str) -> int | None:
         """The process of a service this run started (for py-spy)."""

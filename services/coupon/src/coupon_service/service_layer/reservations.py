@@ -9,6 +9,7 @@ in-process cache.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import asyncpg
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
-from commerce_contracts.events.coupon_issue import CouponIssueRequested
+from commerce_contracts.events.coupon_issue import encode_issue_requested
 from commerce_contracts.registry import COUPON_ISSUE
 from commerce_kit.errors import DependencyUnavailable, Forbidden, RateLimited
 from commerce_kit.messaging import FastPublisher
@@ -49,21 +50,32 @@ class Answer:
 
 class PolicyCache:
     """Policies by coupon id for a few seconds (a flood asks for the same one thousands of times a
-    second); unknown ids are remembered briefly too. Bounded."""
+    second); unknown ids are remembered briefly too. Bounded. When an entry is missing or stale,
+    one load serves every request that asks meanwhile: without it, each request in flight at that
+    moment (hundreds, in a flood) queried PostgreSQL for the same row."""
 
     def __init__(self, pool: asyncpg.Pool, seconds: float, size: int = 10_000) -> None:
         self.pool, self.seconds, self.size = pool, seconds, size
         self._entries: OrderedDict[int, tuple[float, CouponPolicy | None]] = OrderedDict()
+        self._loading: dict[int, asyncio.Future[CouponPolicy | None]] = {}
 
     async def get(self, coupon_id: int) -> CouponPolicy | None:
-        now = time.monotonic()
         hit = self._entries.get(coupon_id)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1]
+        loading = self._loading.get(coupon_id)
+        if loading is None:
+            loading = self._loading[coupon_id] = asyncio.ensure_future(self._load(coupon_id))
+            loading.add_done_callback(lambda _: self._loading.pop(coupon_id, None))
+        # Shielded: a request that gives up must not cancel the load the others wait for.
+        return await asyncio.shield(loading)
+
+    async def _load(self, coupon_id: int) -> CouponPolicy | None:
         async with self.pool.acquire() as conn:
             row = await repo.coupon(conn, coupon_id)
         policy = None if row is None else repo.policy_of(row)
-        self._entries[coupon_id] = (now + (self.seconds if policy else min(1.0, self.seconds)), policy)
+        expires = time.monotonic() + (self.seconds if policy else min(1.0, self.seconds))
+        self._entries[coupon_id] = (expires, policy)
         self._entries.move_to_end(coupon_id)
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
@@ -129,11 +141,13 @@ class Reservations:
     async def _publish(
         self, coupon_id: int, user_id: int, reservation_id: str, now: datetime, *, forget_on_failure: bool
     ) -> None:
-        event = CouponIssueRequested(
+        # A CouponIssueRequested keyed by its coupon, encoded without building the model (the
+        # hottest path: see `encode_issue_requested`).
+        event = encode_issue_requested(
             reservation_id=reservation_id, user_id=user_id, coupon_id=coupon_id, requested_at=now
         )
         try:
-            await self.publisher.publish(COUPON_ISSUE, event)
+            await self.publisher.publish_encoded(COUPON_ISSUE, str(coupon_id).encode(), event)
         except Exception as exc:
             if forget_on_failure:
                 await self.gate.forget(coupon_id, user_id)

@@ -49,7 +49,7 @@ def run(ctx: Context) -> None:
     # 1. The 202 path: a coupon that cannot run out during the run.
     unlimited = asyncio.run(_new_coupon(ctx, "Bench 202 path", 10_000_000))
     watch = Watch(ctx, unlimited)
-    with ctx.profiled("coupon.accept", ["coupon"], plan.wrk_seconds):
+    with ctx.profiled("coupon.accept", ["coupon", "coupon-issuer"], plan.wrk_seconds):
         ceiling = wrk.run(
             url,
             seconds=plan.wrk_seconds,
@@ -95,7 +95,7 @@ def run(ctx: Context) -> None:
     coupon = asyncio.run(_new_coupon(ctx, "Bench flood", plan.flood_stock))
     watch = Watch(ctx, coupon)
     started = watch.started
-    with ctx.profiled("coupon.flood", ["coupon"], 10):
+    with ctx.profiled("coupon.flood", ["coupon", "coupon-issuer"], 10):
         flood = wrk.run(
             url,
             seconds=300,
@@ -116,7 +116,7 @@ def run(ctx: Context) -> None:
     # would (a CouponIssueRequested per ask, keyed by the coupon), faster than it can settle them.
     backlog_coupon = asyncio.run(_new_coupon(ctx, "Bench settling backlog", plan.flood_stock))
     # Profiled for about as long as the backlog takes to settle (some 6,000 a second here).
-    with ctx.profiled("coupon.backlog", ["coupon"], max(2.0, min(10.0, len(asks) / 6_000))):
+    with ctx.profiled("coupon.backlog", ["coupon-issuer"], max(2.0, min(10.0, len(asks) / 6_000))):
         watch = Watch(ctx, backlog_coupon)
         produced = asyncio.run(_produce(ctx, backlog_coupon, asks))
         backlog = watch.result(produced)
@@ -270,7 +270,7 @@ async def _new_coupon(ctx: Context, name: str, quantity: int) -> int:
 
 
 async def _lag(http: httpx.AsyncClient, metrics_url: str) -> float | None:
-    """The coupon-issue consumer's lag (all partitions) from the coupon service's /metrics."""
+    """The coupon-issue consumer's lag (all partitions) from the coupon issuer's /metrics."""
     try:
         text = (await http.get(metrics_url, timeout=2)).text
     except httpx.HTTPError:
@@ -311,7 +311,7 @@ async def _settle(
     progress: list[tuple[float, int, float | None]] = []
     reservations = 0
     conn = await asyncpg.connect(ctx.stack.database_url)
-    metrics = f"{ctx.stack.service_url('coupon')}/metrics"
+    metrics = f"{ctx.stack.service_url('coupon-issuer')}/metrics"
     try:
         async with httpx.AsyncClient() as http:
             deadline: float | None = None
