@@ -35,7 +35,7 @@ async def stack(postgres_url, kafka_bootstrap, tmp_path_factory):
 
 
 async def gate_rebuilds(stack: Stack) -> float:
-    return await stack.metric("coupon", r"coupon_gate_rebuilt_total")
+    return await stack.metric("coupon-issuer", r"coupon_gate_rebuilt_total")
 
 
 async def flood_and_shop_while(stack: Stack, fault) -> tuple:
@@ -102,7 +102,7 @@ async def accepted(stack: Stack) -> float:
 
 async def consumer_waits(stack: Stack) -> float:
     """Tries of CouponIssueConsumer that found a dependency away (and were tried again later)."""
-    return await stack.metric("coupon", r'dependency_retries_total\{.*work="coupon-issue".*\}')
+    return await stack.metric("coupon-issuer", r'dependency_retries_total\{.*work="coupon-issue".*\}')
 
 
 async def test_redis_restarted_empty_mid_flood_breaks_nothing(stack):
