@@ -176,7 +176,8 @@ async def test_an_instance_killed_mid_load_is_skipped_and_its_twin_takes_over(st
     async def kill_one_of_each() -> None:
         await when_sagas_are_in_flight(db, buyers.users)
         killed_at = await db.fetchval("SELECT clock_timestamp()")
-        await asyncio.gather(stack.kill("payment", 1), stack.kill("coupon", 1))
+        # The coupon service's API and its issuer (the consumer's partitions move to the twin's).
+        await asyncio.gather(*(stack.kill(name, 1) for name in ("payment", "coupon", "coupon-issuer")))
 
         # The twin's recovery worker resumes the dead instance's sagas once their leases lapse,
         # before the dead one is back.
@@ -192,7 +193,7 @@ async def test_an_instance_killed_mid_load_is_skipped_and_its_twin_takes_over(st
         seen["resumed"] = await eventually(
             resumed_by_the_twin, timeout=60, interval=0.25, what="sagas resumed"
         )
-        await asyncio.gather(stack.restart("payment", 1), stack.restart("coupon", 1))
+        await asyncio.gather(*(stack.restart(name, 1) for name in ("payment", "coupon", "coupon-issuer")))
         back.set()
 
     killer = asyncio.create_task(kill_one_of_each())
