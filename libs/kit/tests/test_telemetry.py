@@ -73,3 +73,33 @@ async def test_http_requests_are_traced_when_tracing_is_on():
     assert answer.json()["trace"] == "0af7651916cd43dd8448eb211c80319c"  # the caller's trace continues
     assert plain_answer.json() == {"trace": "0af7651916cd43dd8448eb211c80319c", "lane": "plain"}
     assert any(s.name.startswith("GET") for s in EXPORTER.get_finished_spans())
+
+
+async def test_calls_to_other_services_carry_the_trace_context():
+    """ServiceClient (aiohttp) is instrumented with tracing on: the callee sees the caller's trace."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from commerce_kit.auth import ServiceToken
+    from commerce_kit.clients import ServiceClient
+
+    telemetry.configure_tracing("kit-test", None, processor=SimpleSpanProcessor(EXPORTER))
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("traceparent", ""))
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/internal/v1/x", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    client = ServiceClient("other", f"http://127.0.0.1:{server.port}", ServiceToken("s" * 32, "tests"))
+    try:
+        with telemetry.tracer("test").start_as_current_span("caller") as span:
+            await client.get("/internal/v1/x")
+            trace_id = f"{span.get_span_context().trace_id:032x}"
+    finally:
+        await client.aclose()
+        await server.close()
+    assert seen and seen[0].split("-")[1] == trace_id

@@ -1,7 +1,7 @@
 """Logs and traces.
 
 Logs are one JSON object per line on stdout, with the trace and span ids when a span is active.
-Traces are OpenTelemetry spans: HTTP server spans (ASGI), HTTP client spans (httpx) and asyncpg
+Traces are OpenTelemetry spans: HTTP server spans (ASGI), HTTP client spans (aiohttp) and asyncpg
 spans, exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Kafka messages carry the
 W3C trace context in their headers (`inject_headers` / `extract_context`), so a trace crosses the
 outbox, the broker and the consumer. Without an endpoint nothing is instrumented: the hot paths pay
@@ -75,10 +75,10 @@ def configure_tracing(service: str, endpoint: str | None, *, processor: SpanProc
             BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces"))
         )
     trace.set_tracer_provider(provider)
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
-    HTTPXClientInstrumentor().instrument()
+    AioHttpClientInstrumentor().instrument()
     AsyncPGInstrumentor().instrument()
     _configured = True
     return True

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 
-from commerce_kit import idempotency
+from commerce_kit import clients, idempotency
 from commerce_kit.ratelimit import RateLimiter
 from commerce_kit.runtime import Runtime
 from commerce_kit.web import service_app
@@ -25,7 +24,7 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = Services(settings)
-        platform = httpx.AsyncClient(timeout=settings.data_platform_timeout_seconds)
+        platform = clients.session(settings.data_platform_timeout_seconds)
         try:
             async with Runtime(settings, redis=True, kafka=True) as rt:
                 payments = Payments(rt.pool, services, settings)
@@ -49,7 +48,7 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
                 app.state.runtime = rt
                 yield
         finally:
-            await platform.aclose()
+            await platform.close()
             await services.aclose()
 
     app = service_app(

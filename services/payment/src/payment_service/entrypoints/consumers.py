@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 
+import aiohttp
 import asyncpg
-import httpx
+import orjson
 from prometheus_client import Counter
 
 from commerce_contracts.events.payments import PaymentCompleted
 from commerce_contracts.registry import PAYMENT_COMPLETED
 from commerce_kit import inbox
+from commerce_kit.clients import JSON, NO_ANSWER
 from commerce_kit.messaging import Consumer, Permanent, Retry
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ class PlatformUnavailable(Exception):
 
 
 class DataPlatformDelivery:
-    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, url: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, http: aiohttp.ClientSession, url: str) -> None:
         self.pool, self.http, self.url = pool, http, url
 
     async def __call__(self, event: PaymentCompleted) -> None:
@@ -65,21 +67,22 @@ class DataPlatformDelivery:
             "SELECT true FROM inbox WHERE consumer = $1 AND event_id = $2", GROUP, event.event_id
         ):
             return
+        headers = {"Idempotency-Key": str(event.event_id), **JSON}
         try:
-            answer = await self.http.post(
-                self.url, json=platform_payload(event), headers={"Idempotency-Key": str(event.event_id)}
-            )
-        except (httpx.TransportError, AttributeError) as exc:  # AttributeError: see commerce_kit.clients
+            async with self.http.post(
+                self.url, data=orjson.dumps(platform_payload(event)), headers=headers
+            ) as answer:
+                status, content = answer.status, await answer.read()
+        except NO_ANSWER as exc:  # refused, reset, timed out, cut
             FAILURES.labels("unreachable").inc()
             raise PlatformUnavailable(f"data platform unreachable: {type(exc).__name__}") from None
-        if answer.status_code >= 500 or answer.status_code in (408, 429):
-            FAILURES.labels(str(answer.status_code)).inc()
-            raise PlatformUnavailable(f"data platform answered {answer.status_code}")
-        if answer.status_code >= 400:
-            FAILURES.labels(str(answer.status_code)).inc()
-            raise Permanent(
-                f"data platform refused payment {event.payment_id}: {answer.status_code} {answer.text[:200]}"
-            )
+        if status >= 500 or status in (408, 429):
+            FAILURES.labels(str(status)).inc()
+            raise PlatformUnavailable(f"data platform answered {status}")
+        if status >= 400:
+            FAILURES.labels(str(status)).inc()
+            text = content[:200].decode(errors="replace")
+            raise Permanent(f"data platform refused payment {event.payment_id}: {status} {text}")
         async with self.pool.acquire() as conn:
             await inbox.first_delivery(conn, GROUP, event.event_id)
         DELIVERIES.inc()
