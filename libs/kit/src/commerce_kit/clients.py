@@ -88,7 +88,9 @@ class ServiceClient:
         data = orjson.dumps(body) if body is not None else None
         for attempt in range(1, attempts + 1):
             try:
-                async with self._http.request(method, self._base + path, data=data, headers=headers) as answer:
+                async with self._http.request(
+                    method, self._base + path, data=data, headers=headers
+                ) as answer:
                     status, content = answer.status, await answer.read()
             except NO_ANSWER as exc:  # refused, reset, timed out, cut
                 if attempt < attempts:

@@ -18,7 +18,7 @@ _orders = itertools.count(int(time.time() * 1000) % 10**11)
 
 async def start(pool, order_id, owner="tester", lease=15.0, coupon=None):
     async with pool.acquire() as conn:
-        return await repo.start(
+        started = await repo.start(
             conn,
             order_id=order_id,
             user_id=7,
@@ -28,7 +28,9 @@ async def start(pool, order_id, owner="tester", lease=15.0, coupon=None):
             idem=None,
             lease_owner=owner,
             lease_seconds=lease,
+            attempting=Step.TAKE_STOCK,
         )
+    return None if started is None else started.id
 
 
 async def test_an_order_has_at_most_one_live_payment(pool):
@@ -82,7 +84,8 @@ async def test_a_key_whose_first_try_found_the_services_away_may_try_again(clien
 async def test_a_step_without_an_answer_is_sent_again_later_never_guessed(app, pool):
     payments = app.state.payments
     payment = await start(pool, next(_orders), owner=payments.owner)
-    record = await payments.driver.drive(payment, budget=2)
+    # Driven as POST /payments drives it: with the payment as started (attempting its first step).
+    record = await payments.driver.drive(payment, budget=2, record=await repo.load(pool, payment))
     assert record.saga.status is Status.PENDING and record.saga.attempted is Step.TAKE_STOCK
     row = await pool.fetchrow(
         "SELECT lease_owner, retries, next_attempt_at > now() AS later FROM payments WHERE id = $1", payment

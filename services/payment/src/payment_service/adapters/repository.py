@@ -67,15 +67,25 @@ async def start(
     idem: tuple[int, str] | None,
     lease_owner: str,
     lease_seconds: float,
-) -> int | None:
-    """A new saga, leased to its starter. None when the order already has a live payment."""
-    payment_id = await conn.fetchval(
+    attempting: Step,
+) -> PaymentRecord | None:
+    """A new saga, leased to its starter and saved as attempting its first step (logged STARTED,
+    then ATTEMPT), in one statement. None when the order already has a live payment."""
+    row = await conn.fetchrow(
         """
-        INSERT INTO payments (order_id, user_id, amount, user_coupon_id, items, status,
-                              idem_user_id, idem_key, lease_owner, lease_until)
-        VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, now() + make_interval(secs => $9))
-        ON CONFLICT (order_id) WHERE status <> 'FAILED' DO NOTHING
-        RETURNING id
+        WITH started AS (
+            INSERT INTO payments (order_id, user_id, amount, user_coupon_id, items, status, attempted,
+                                  idem_user_id, idem_key, lease_owner, lease_until)
+            VALUES ($1, $2, $3, $4, $5, 'PENDING', $10, $6, $7, $8, now() + make_interval(secs => $9))
+            ON CONFLICT (order_id) WHERE status <> 'FAILED' DO NOTHING
+            RETURNING *
+        ), logged AS (
+            INSERT INTO payment_transitions (payment_id, status, step, event)
+            SELECT started.id, 'PENDING', t.step, t.event
+            FROM started, (VALUES (1, NULL, 'STARTED'), (2, $10, 'ATTEMPT')) AS t(n, step, event)
+            ORDER BY t.n
+        )
+        SELECT * FROM started
         """,
         order_id,
         user_id,
@@ -86,10 +96,9 @@ async def start(
         idem[1] if idem else None,
         lease_owner,
         lease_seconds,
+        attempting.value,
     )
-    if payment_id is not None:
-        await log(conn, payment_id, Status.PENDING, None, "STARTED", None)
-    return payment_id
+    return None if row is None else PaymentRecord.of(row)
 
 
 async def load(conn: asyncpg.Connection | asyncpg.Pool, payment_id: int) -> PaymentRecord | None:
@@ -105,7 +114,7 @@ async def live_payment_of_order(
 
 
 async def save(
-    conn: asyncpg.Connection,
+    conn: asyncpg.Connection | asyncpg.Pool,
     payment_id: int,
     saga: Saga,
     *,
@@ -115,10 +124,12 @@ async def save(
     event: str,
     detail: str | None = None,
     extra: dict[str, Any] | None = None,
+    then: tuple[Step, str] | None = None,
 ) -> PaymentRecord | None:
     """Persist the saga and log the transition, in one statement, if `owner` still holds the lease
     (renewing it); returns the payment as saved. None when the lease was lost: another driver has
-    the saga now and this one must stop."""
+    the saga now and this one must stop. `then` logs a second transition after the first (the next
+    step's ATTEMPT, saved with the outcome of the one before: one write between two steps)."""
     columns = {
         "status": saga.status.value,
         "done": [s.value for s in saga.done],
@@ -129,6 +140,9 @@ async def save(
     }
     first = 8  # $1..$7 below
     sets = ", ".join(f"{name} = ${first + i}" for i, name in enumerate(columns))
+    steps = [step.value if step else None] + ([then[0].value] if then else [])
+    events = [event] + ([then[1]] if then else [])
+    details = [detail] + ([None] if then else [])
     row = await conn.fetchrow(
         f"""
         WITH saved AS (
@@ -141,16 +155,19 @@ async def save(
             RETURNING *
         ), logged AS (
             INSERT INTO payment_transitions (payment_id, status, step, event, detail)
-            SELECT id, status, $4, $5, $6 FROM saved
+            SELECT saved.id, saved.status, t.step, t.event, t.detail
+            FROM saved,
+                 unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t(step, event, detail, n)
+            ORDER BY t.n
         )
         SELECT * FROM saved
         """,
         payment_id,
         owner,
         lease_seconds,
-        step.value if step else None,
-        event,
-        detail,
+        steps,
+        events,
+        details,
         saga.status.final,
         *columns.values(),
     )

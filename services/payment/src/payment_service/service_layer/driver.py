@@ -54,41 +54,50 @@ class SagaDriver:
         self.pool, self.services = pool, services
         self.owner, self.lease_seconds = owner, lease_seconds
 
-    async def drive(self, payment_id: int, budget: float) -> PaymentRecord:
+    async def drive(
+        self, payment_id: int, budget: float, record: PaymentRecord | None = None
+    ) -> PaymentRecord:
         """Drive a saga whose lease this driver holds until it is final, the budget is spent, or a
-        step gets no answer. Returns the payment as it then stands. Each step costs two statements
-        of its own (the attempt, the outcome), each returning the payment as saved."""
+        step gets no answer. Returns the payment as it then stands. `record`: the payment as its
+        starter saved it (attempting its first step), so that it need not be read again.
+
+        One write between two steps: a step's outcome is saved together with the next step's
+        attempt (the state is still persisted before every step is sent), each write returning the
+        payment as saved."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
-        record = await repo.load(self.pool, payment_id)
-        assert record is not None
-        while True:
-            step = record.saga.next_step()
-            if step is None:
-                return record
-            if loop.time() >= deadline:
-                await repo.release(self.pool, payment_id, self.owner, retry_in=0)
-                return record
-            try:
+        just_started = record is not None
+        if record is None:
+            record = await repo.load(self.pool, payment_id)
+            assert record is not None
+        step = record.saga.next_step()
+        if step is None:
+            return record
+        try:
+            # A saga resumed (recovery, a refund) logs its attempt again, under this driver's lease.
+            if not (just_started and record.saga.attempted is step):
+                if loop.time() >= deadline:
+                    await repo.release(self.pool, payment_id, self.owner, retry_in=0)
+                    return record
                 record = await self._attempt(record, step)
-                outcome = await self._run(step, record)
-            except LeaseLost:
-                return record
-            except (DependencyUnavailable, RemoteError) as exc:
-                # No answer (or an answer that makes no sense for an undo): try the same step later.
-                STEP_RETRIES.labels(step.value).inc()
-                log.warning("payment %d: %s got no usable answer (%s); retried later", payment_id, step, exc)
-                await repo.release(self.pool, payment_id, self.owner, retry_in=backoff(record.retries))
-                return await repo.load(self.pool, payment_id)  # type: ignore[return-value]
-            try:
-                record = await self._record(record, step, outcome)
-            except LeaseLost:
-                return record
+            while True:
+                try:
+                    outcome = await self._run(step, record)
+                except (DependencyUnavailable, RemoteError) as exc:
+                    # No answer (or an answer that makes no sense for an undo): the same step later.
+                    STEP_RETRIES.labels(step.value).inc()
+                    log.warning(
+                        "payment %d: %s got no usable answer (%s); retried later", payment_id, step, exc
+                    )
+                    await repo.release(self.pool, payment_id, self.owner, retry_in=backoff(record.retries))
+                    return await repo.load(self.pool, payment_id)  # type: ignore[return-value]
+                record, step = await self._record(record, step, outcome, in_time=loop.time() < deadline)
+                if step is None:
+                    return record
+        except LeaseLost:
+            return record
 
     async def _attempt(self, record: PaymentRecord, step: Step) -> PaymentRecord:
-        extra = {}
-        if step is Step.MARK_ORDER_PAID and record.paid_at is None:
-            extra["paid_at"] = datetime.now(UTC)  # the order and the event carry the same instant
         saved = await repo.save(
             self.pool,
             record.id,
@@ -97,11 +106,17 @@ class SagaDriver:
             lease_seconds=self.lease_seconds,
             step=step,
             event="ATTEMPT",
-            extra=extra,
+            extra=self._stamps(record, step),
         )
         if saved is None:
             raise LeaseLost
         return saved
+
+    @staticmethod
+    def _stamps(record: PaymentRecord, step: Step) -> dict[str, object]:
+        if step is Step.MARK_ORDER_PAID and record.paid_at is None:
+            return {"paid_at": datetime.now(UTC)}  # the order and the event carry the same instant
+        return {}
 
     async def _run(self, step: Step, p: PaymentRecord) -> Outcome:
         s = self.services
@@ -123,7 +138,12 @@ class SagaDriver:
             return await s.mark_order_refunded(p.order_id, p.id)
         raise AssertionError(step)
 
-    async def _record(self, record: PaymentRecord, step: Step, outcome: Outcome) -> PaymentRecord:
+    async def _record(
+        self, record: PaymentRecord, step: Step, outcome: Outcome, *, in_time: bool
+    ) -> tuple[PaymentRecord, Step | None]:
+        """Save the step's outcome, and with it the attempt of the next step when there is one and
+        the budget allows; returns the payment as saved and the step to run next (None: stop here,
+        the saga final or handed back to the recovery worker)."""
         saga: Saga = record.saga.succeeded(step) if outcome.ok else record.saga.refused(step, outcome.detail)
         extra: dict[str, object] = {}
         if step is Step.TAKE_BALANCE and outcome.ok and outcome.data:
@@ -136,18 +156,28 @@ class SagaDriver:
             step=step,
             event="DONE" if outcome.ok else "REFUSED",
             detail=outcome.detail or None,
-            extra=extra,
         )
-        if not saga.status.final:
-            saved = await repo.save(self.pool, record.id, saga, **save)
-        else:  # the final state, its event and its stored answer: together or not at all
+        if saga.status.final:  # the final state, its event and its stored answer: together or not at all
             async with self.pool.acquire() as conn, conn.transaction():
-                saved = await repo.save(conn, record.id, saga, **save)
+                saved = await repo.save(conn, record.id, saga, **save, extra=extra)
                 if saved is not None:
                     await self._finish(conn, saved)
+            if saved is None:
+                raise LeaseLost
+            return saved, None
+        after = saga.next_step()
+        if after is not None and in_time:
+            saga = saga.attempting(after)
+            extra |= self._stamps(record, after)
+            saved = await repo.save(self.pool, record.id, saga, **save, extra=extra, then=(after, "ATTEMPT"))
+        else:
+            saved = await repo.save(self.pool, record.id, saga, **save, extra=extra)
         if saved is None:
             raise LeaseLost
-        return saved
+        if after is not None and not in_time:  # the budget is spent: the recovery worker goes on
+            await repo.release(self.pool, record.id, self.owner, retry_in=0)
+            return saved, None
+        return saved, after
 
     async def _finish(self, conn: asyncpg.Connection, p: PaymentRecord) -> None:
         """In the transaction that makes the saga final: its event, and the stored answer for the

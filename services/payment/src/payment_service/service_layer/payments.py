@@ -21,12 +21,18 @@ from payment_service.adapters import repository as repo
 from payment_service.adapters.repository import PaymentRecord
 from payment_service.adapters.services import Services
 from payment_service.domain.errors import InvalidOrderState, OrderNotFound, PaymentNotFound
-from payment_service.domain.saga import Status
+from payment_service.domain.saga import Saga, Status, Step
 from payment_service.service_layer.answers import answer_for
 from payment_service.service_layer.driver import SagaDriver
 from payment_service.settings import PaymentSettings
 
 log = logging.getLogger(__name__)
+
+
+def first_step(*, has_coupon: bool) -> Step:
+    step = Saga.start(has_coupon=has_coupon).next_step()
+    assert step is not None, "a saga starts with a step"
+    return step
 
 
 class StillRunning(DependencyUnavailable):
@@ -67,7 +73,7 @@ class Payments:
                 return await idempotency.remember(conn, user_id, key, print_, answer)
         if isinstance(started, idempotency.StoredAnswer):
             return started
-        payment = await self.driver.drive(started, self.settings.request_budget_seconds)
+        payment = await self.driver.drive(started.id, self.settings.request_budget_seconds, started)
         if payment.saga.status.final:
             return answer_for(payment)
         raise StillRunning(
@@ -78,8 +84,9 @@ class Payments:
 
     async def _start(
         self, user_id: int, order_id: int, key: str | None, print_: bytes
-    ) -> int | idempotency.StoredAnswer:
-        """The new saga's id; or, when a request with the same key started one meanwhile, its answer."""
+    ) -> PaymentRecord | idempotency.StoredAnswer:
+        """The new saga, attempting its first step; or, when a request with the same key started one
+        meanwhile, its answer."""
         order = await self.services.load_order(order_id)
         if order is None:
             raise OrderNotFound(f"Order {order_id} does not exist")
@@ -103,7 +110,7 @@ class Payments:
                 stored = await idempotency.claim(conn, user_id, key, print_)
                 if stored is not None:
                     return stored
-            payment_id = await repo.start(
+            started = await repo.start(
                 conn,
                 order_id=order_id,
                 user_id=user_id,
@@ -113,10 +120,11 @@ class Payments:
                 idem=(user_id, key) if key else None,
                 lease_owner=self.owner,
                 lease_seconds=self.settings.lease_seconds,
+                attempting=first_step(has_coupon=order.user_coupon_id is not None),
             )
-            if payment_id is None:  # rolls the claim back: `pay` stores this answer for the key
+            if started is None:  # rolls the claim back: `pay` stores this answer for the key
                 raise InvalidOrderState(f"Order {order_id} is already being paid or is paid")
-        return payment_id
+        return started
 
     # --- reads ---------------------------------------------------------------------------------------
 
