@@ -87,6 +87,12 @@ async def order(conn: asyncpg.Connection, order_id: int, *, lock: bool = False) 
     return _order(row, (await _lines(conn, [order_id]))[order_id])
 
 
+async def payment_of(conn: asyncpg.Connection, order_id: int) -> tuple[OrderStatus, int | None] | None:
+    """An order's status and the payment that paid it (one small read: no lines)."""
+    row = await conn.fetchrow("SELECT status, payment_id FROM orders WHERE id = $1", order_id)
+    return None if row is None else (OrderStatus(row["status"]), row["payment_id"])
+
+
 async def orders_of(conn: asyncpg.Connection, user_id: int, before_id: int | None, limit: int) -> list[Order]:
     """The user's orders, newest first (ids grow with time), below `before_id` when given."""
     rows = await conn.fetch(

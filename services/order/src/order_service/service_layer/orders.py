@@ -123,13 +123,18 @@ class Orders:
             )
         return cancelled
 
-    async def confirm_paid(self, order_id: int, payment_id: int, paid_at: datetime) -> Order:
+    async def confirm_paid(self, order_id: int, payment_id: int, paid_at: datetime) -> None:
         """PaymentCompleted seen on Kafka: the order is PAID by that payment (normally it already is,
         the saga's last step did it; a refund since then is not undone)."""
-        order = await self.get(order_id)
-        if order.payment_id == payment_id and order.status in (OrderStatus.PAID, OrderStatus.REFUNDED):
-            return order
-        return await self.paid(order_id, payment_id, paid_at)
+        async with self.pool.acquire() as conn:
+            found = await repo.payment_of(conn, order_id)
+        if (
+            found is not None
+            and found[1] == payment_id
+            and found[0] in (OrderStatus.PAID, OrderStatus.REFUNDED)
+        ):
+            return  # as the saga left it: nothing to read or write
+        await self.paid(order_id, payment_id, paid_at)
 
     async def paid_orders(self, cursor: str | None, size: int) -> tuple[list[Order], str | None]:
         """Every paid (and refunded) order, oldest first: what the ranking service backfills from."""
