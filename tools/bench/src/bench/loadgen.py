@@ -200,6 +200,30 @@ class Samples:
             "latency_ms": {name: self.latency(name).as_dict() for name in self.latencies},
             "generator_lag_ms": Latency.of(self.lag_ms).as_dict(),
             "outcomes": self.outcomes,
+            "by_second": self.by_second(),
+        }
+
+    def by_second(self) -> dict[str, list[dict[str, float]]]:
+        """Each name's latencies second by second from the first answer (count, p50, p99, max): when
+        in a run the slow answers came, which a whole run's percentiles do not tell."""
+        if not self.timeline:
+            return {}
+        start = self.timeline[0][0]
+        seconds: dict[str, dict[int, list[float]]] = {}
+        for at, name, latency in self.timeline:
+            seconds.setdefault(name, {}).setdefault(int(at - start), []).append(latency)
+        return {
+            name: [
+                {
+                    "second": s,
+                    "count": len(v),
+                    "p50": Latency.of(v).p50,
+                    "p99": Latency.of(v).p99,
+                    "max": max(v),
+                }
+                for s, v in sorted(by.items())
+            ]
+            for name, by in seconds.items()
         }
 
 
