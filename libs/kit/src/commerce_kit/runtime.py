@@ -71,15 +71,12 @@ class Runtime:
             self.publisher = messaging.FastPublisher(s, client_id=f"{s.service}-publisher")
         return self
 
-    def consume(self, consumer: Consumer) -> Subscription:
+    def consume(self, consumer: Consumer | BatchConsumer) -> Subscription:
         assert self.broker is not None and not self._started, "consumers are added before start()"
-        subscription = messaging.subscribe(self.broker, self.settings, consumer)
-        self.subscriptions.append(subscription)
-        return subscription
-
-    def consume_batch(self, consumer: BatchConsumer) -> Subscription:
-        assert self.broker is not None and not self._started, "consumers are added before start()"
-        subscription = messaging.subscribe_batch(self.broker, self.settings, consumer)
+        if isinstance(consumer, BatchConsumer):
+            subscription = messaging.subscribe_batch(self.broker, self.settings, consumer)
+        else:
+            subscription = messaging.subscribe(self.broker, self.settings, consumer)
         self.subscriptions.append(subscription)
         return subscription
 

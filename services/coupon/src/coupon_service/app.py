@@ -52,9 +52,7 @@ def create_app(settings: CouponSettings | None = None) -> FastAPI:
             rt.background.every("mark-published", 0.01, lambda: marking.skip_if_away(gate.flush_published))
             if settings.issue_consumer:
                 app.state.issue_outages = Outages("coupon-issue")  # the consumer waits outages out
-                rt.consume_batch(
-                    coupon_issue_consumer(settlement, settings.issue_batch, app.state.issue_outages)
-                )
+                rt.consume(coupon_issue_consumer(settlement, settings.issue_batch, app.state.issue_outages))
                 rt.background.every(
                     "reconcile-gate",
                     settings.reconcile_seconds,

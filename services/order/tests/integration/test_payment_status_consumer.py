@@ -40,7 +40,7 @@ async def test_an_order_the_saga_left_unpaid_is_marked_paid_by_the_event(
     orders, pool, new_order, user, payment, status_of
 ):
     order = await new_order(user)
-    await payment_status_consumer(orders).handler(completed(order.id, payment, user))
+    await payment_status_consumer(orders).handler([completed(order.id, payment, user)])
     assert await status_of(order.id) == "PAID"
     assert await pool.fetchval("SELECT payment_id FROM orders WHERE id = $1", order.id) == payment
 
@@ -52,7 +52,7 @@ async def test_an_order_the_saga_marked_paid_is_left_as_it_is(
     assert (await mark_paid(order.id, payment)).status_code == 200
     before = await pool.fetchrow("SELECT updated_at, paid_at FROM orders WHERE id = $1", order.id)
     events = await order_paid_events(pool, order.id)
-    await payment_status_consumer(orders).handler(completed(order.id, payment, user))
+    await payment_status_consumer(orders).handler([completed(order.id, payment, user)])
     assert await status_of(order.id) == "PAID"
     assert await pool.fetchrow("SELECT updated_at, paid_at FROM orders WHERE id = $1", order.id) == before
     assert await order_paid_events(pool, order.id) == events  # nothing announced twice
@@ -64,4 +64,23 @@ async def test_a_completed_payment_for_an_order_another_payment_paid_is_permanen
     order = await new_order(user)
     assert (await mark_paid(order.id, payment)).status_code == 200
     with pytest.raises(Permanent):
-        await payment_status_consumer(orders).handler(completed(order.id, fresh_id(), user))
+        await payment_status_consumer(orders).handler([completed(order.id, fresh_id(), user)])
+
+
+async def test_a_batch_marks_the_orders_the_saga_left_unpaid_and_leaves_the_others(
+    orders, pool, new_order, user, fresh_id, mark_paid, status_of
+):
+    left, marked, again = [await new_order(user) for _ in range(3)]
+    payments = {o.id: fresh_id() for o in (left, marked, again)}
+    for order in (marked, again):
+        assert (await mark_paid(order.id, payments[order.id])).status_code == 200
+    written = "SELECT updated_at, paid_at FROM orders WHERE id = $1"
+    before = {o.id: await pool.fetchrow(written, o.id) for o in (marked, again)}
+    batch = [completed(o.id, payments[o.id], user) for o in (marked, left, again, left)]  # left twice
+    await payment_status_consumer(orders).handler(batch)
+    for order in (left, marked, again):
+        assert await status_of(order.id) == "PAID"
+        assert (
+            await pool.fetchval("SELECT payment_id FROM orders WHERE id = $1", order.id) == payments[order.id]
+        )
+    assert {o.id: await pool.fetchrow(written, o.id) for o in (marked, again)} == before  # not written

@@ -175,3 +175,17 @@ async def test_the_plain_endpoint_and_fastapis_route_give_the_same_answer(
     assert plain.status_code == routed.status_code == 200
     assert plain.json() == routed.json() and any(i["productId"] == product for i in plain.json()["items"])
     assert plain.headers["content-type"] == routed.headers["content-type"]
+
+
+async def test_a_batch_of_sales_counts_each_payment_once_however_often_it_is_in_it(
+    app, read_popular, today, seoul, fresh_id
+):
+    tea, cup = fresh_id(), fresh_id()
+    recorded = Sale(fresh_id(), fresh_id(), fresh_id(), seoul(today, 8), (Line(tea, 1),))
+    assert await app.state.sales.record_sale(recorded)
+    first = Sale(fresh_id(), fresh_id(), fresh_id(), seoul(today, 9), (Line(tea, 2), Line(cup, 1)))
+    second = Sale(fresh_id(), fresh_id(), fresh_id(), seoul(today - timedelta(days=1), 9), (Line(cup, 5),))
+    # A redelivered batch: one sale twice, one recorded before; only the two new ones count.
+    assert await app.state.sales.record_sales([first, recorded, second, first]) == 2
+    assert await app.state.sales.record_sales([first, second]) == 0
+    assert ranked(await read_popular()) == [(1, cup, 6), (2, tea, 3)]

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from commerce_contracts.events.payments import PaidLine, PaymentCompleted, PaymentRefunded
-from ranking_service.domain.sales import Line, Sale, latest_names
+from ranking_service.domain.sales import Line, Sale, counts_by_day, latest_names
 from ranking_service.entrypoints.consumers import sale_of
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -73,3 +73,17 @@ def test_the_events_become_sales_with_their_names_and_the_refund_its_refunded_at
     assert sale_of(paid) == Sale(1, 2, 3, PAID, (Line(5, 2, "Mug"),))
     assert sale_of(refund) == Sale(1, 2, 3, PAID, (Line(5, 2, "Mug"),), refunded_at)
     assert sale_of(refund).refunded and not sale_of(paid).refunded
+
+
+def test_a_batch_of_sales_adds_per_day_and_per_product_in_the_order_counters_are_locked():
+    yesterday = PAID - timedelta(days=1)  # PAID is 10 March in Seoul, this the 9th
+    batch = [
+        sale(Line(7, 2), Line(3, 1), payment_id=1),
+        sale(Line(3, 4), paid_at=yesterday, payment_id=2),
+        sale(Line(7, 1), Line(5, 1), payment_id=3),
+    ]
+    assert counts_by_day(batch, SEOUL) == [
+        (date(2024, 3, 9), ((3, 4),)),
+        (date(2024, 3, 10), ((3, 1), (5, 1), (7, 3))),
+    ]
+    assert counts_by_day([], SEOUL) == []

@@ -11,6 +11,7 @@ from commerce_contracts.events.payments import PaidLine, PaymentCompleted, Payme
 from commerce_contracts.registry import PAYMENT_COMPLETED, PAYMENT_REFUNDED
 from commerce_kit.messaging import create_broker, publish
 from commerce_kit.testing import eventually, tokens
+from user_service.domain.wallet import HistoryEntry, TransactionType
 
 _ids = itertools.count(int(time.time() * 1000) % 10**11 + 5 * 10**11)
 
@@ -80,3 +81,36 @@ async def test_a_payment_and_its_refund_each_write_one_row_however_often_deliver
     history = await client.get(f"/api/v1/users/{user}/transactions", headers=tokens.bearer(user))
     assert [t["type"] for t in history.json()["items"]] == ["REFUND", "PAYMENT", "CHARGE"]
     assert history.json()["items"][0]["paymentId"] == payment_id
+
+
+async def test_a_batch_writes_one_row_per_payment_with_the_balance_its_debit_left(
+    client, new_user, pool, app
+):
+    user, order_id = await new_user(), next(_ids)
+    await client.post(
+        f"/api/v1/users/{user}/balance/charge", json={"amount": 50_000}, headers=tokens.bearer(user)
+    )
+    debited, recorded, unknown = next(_ids), next(_ids), next(_ids)
+    taken = await client.put(
+        f"/internal/v1/payments/{debited}/debit",
+        json={"userId": user, "amount": 20_000, "orderId": order_id},
+        headers=tokens.service(),
+    )
+    assert taken.json()["balanceAfter"] == 30_000
+    now = datetime.now(UTC)
+
+    def entry(payment_id: int, balance_after: int | None) -> HistoryEntry:
+        return HistoryEntry(payment_id, user, order_id, 20_000, now, balance_after)
+
+    wallets = app.state.wallets
+    assert await wallets.record_history(TransactionType.PAYMENT, [entry(recorded, 7)]) == 1
+    # A redelivered batch: a payment twice, one recorded before, one whose debit this service has
+    # not seen (its row takes the event's balance).
+    batch = [entry(debited, 99), entry(recorded, 7), entry(debited, 99), entry(unknown, 5)]
+    assert await wallets.record_history(TransactionType.PAYMENT, batch) == 2
+    assert await wallets.record_history(TransactionType.PAYMENT, batch) == 0
+    assert [(r["balance_after"]) for p in (debited, recorded, unknown) for r in await rows(pool, p)] == [
+        30_000,  # the debit's, not the event's
+        7,
+        5,
+    ]

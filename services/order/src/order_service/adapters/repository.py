@@ -87,10 +87,15 @@ async def order(conn: asyncpg.Connection, order_id: int, *, lock: bool = False) 
     return _order(row, (await _lines(conn, [order_id]))[order_id])
 
 
-async def payment_of(conn: asyncpg.Connection, order_id: int) -> tuple[OrderStatus, int | None] | None:
-    """An order's status and the payment that paid it (one small read: no lines)."""
-    row = await conn.fetchrow("SELECT status, payment_id FROM orders WHERE id = $1", order_id)
-    return None if row is None else (OrderStatus(row["status"]), row["payment_id"])
+async def payments_of(
+    conn: asyncpg.Connection, order_ids: Sequence[int]
+) -> dict[int, tuple[OrderStatus, int | None]]:
+    """The orders' statuses and the payments that paid them, by order id (one small read: no lines);
+    an order that does not exist is not in it."""
+    rows = await conn.fetch(
+        "SELECT id, status, payment_id FROM orders WHERE id = ANY($1::bigint[])", list(order_ids)
+    )
+    return {row["id"]: (OrderStatus(row["status"]), row["payment_id"]) for row in rows}
 
 
 async def orders_of(conn: asyncpg.Connection, user_id: int, before_id: int | None, limit: int) -> list[Order]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import asyncpg
 
@@ -20,6 +20,14 @@ from order_service.domain import placing
 from order_service.domain.errors import InvalidOrderState, OrderNotFound
 from order_service.domain.order import Order, OrderStatus
 from order_service.domain.placing import CatalogOption, OrderDraft, RequestedLine, UserCoupon
+
+
+class PaidBy(NamedTuple):
+    """A completed payment, as the order service hears of it."""
+
+    order_id: int
+    payment_id: int
+    paid_at: datetime
 
 
 class Catalog(Protocol):
@@ -123,18 +131,17 @@ class Orders:
             )
         return cancelled
 
-    async def confirm_paid(self, order_id: int, payment_id: int, paid_at: datetime) -> None:
-        """PaymentCompleted seen on Kafka: the order is PAID by that payment (normally it already is,
-        the saga's last step did it; a refund since then is not undone)."""
+    async def confirm_paid(self, payments: Sequence[PaidBy]) -> None:
+        """PaymentCompleted seen on Kafka: each order is PAID by its payment (normally it already is,
+        the saga's last step did it, and one read of all of them is the whole work; a refund since
+        then is not undone)."""
         async with self.pool.acquire() as conn:
-            found = await repo.payment_of(conn, order_id)
-        if (
-            found is not None
-            and found[1] == payment_id
-            and found[0] in (OrderStatus.PAID, OrderStatus.REFUNDED)
-        ):
-            return  # as the saga left it: nothing to read or write
-        await self.paid(order_id, payment_id, paid_at)
+            found = await repo.payments_of(conn, [p.order_id for p in payments])
+        for p in payments:
+            status, paid_by = found.get(p.order_id, (None, None))
+            if paid_by == p.payment_id and status in (OrderStatus.PAID, OrderStatus.REFUNDED):
+                continue  # as the saga left it: nothing to read or write
+            await self.paid(p.order_id, p.payment_id, p.paid_at)
 
     async def paid_orders(self, cursor: str | None, size: int) -> tuple[list[Order], str | None]:
         """Every paid (and refunded) order, oldest first: what the ranking service backfills from."""

@@ -31,29 +31,10 @@ def _sale(row: asyncpg.Record) -> Sale:
 # --- sales ----------------------------------------------------------------------------------------
 
 
-async def insert_sale(conn: asyncpg.Connection, sale: Sale, source: Source) -> bool:
-    """False when the payment is already recorded (a redelivery, or its refund came first)."""
-    products, quantities = zip(*sale.quantities(), strict=True)
-    return bool(
-        await conn.fetchval(
-            f"""
-            INSERT INTO sales ({_SALE_COLUMNS}, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-            ON CONFLICT (payment_id) DO NOTHING RETURNING true
-            """,
-            sale.payment_id,
-            sale.order_id,
-            sale.user_id,
-            sale.paid_at,
-            sale.refunded_at,
-            list(products),
-            list(quantities),
-            source.value,
-        )
-    )
-
-
-async def insert_sales(conn: asyncpg.Connection, sales: Sequence[Sale], source: Source) -> int:
-    """Many sales in one statement (the backfill's pages); returns how many were new."""
+async def insert_sales(conn: asyncpg.Connection, sales: Sequence[Sale], source: Source) -> set[int]:
+    """Many sales in one statement, in payment id order (so that two batches never wait on each
+    other in a cycle); returns the payment ids that were new (the others were recorded already: a
+    redelivery, or their refund came first)."""
     rows = [
         {
             "payment_id": s.payment_id,
@@ -66,22 +47,21 @@ async def insert_sales(conn: asyncpg.Connection, sales: Sequence[Sale], source: 
         }
         for s in sales
     ]
-    return await conn.fetchval(
+    new = await conn.fetch(
         f"""
-        WITH new AS (
-            INSERT INTO sales ({_SALE_COLUMNS}, source)
-            SELECT {_SALE_COLUMNS}, $2
-            FROM jsonb_to_recordset($1::jsonb) AS x(
-                payment_id bigint, order_id bigint, user_id bigint, paid_at timestamptz,
-                refunded_at timestamptz, product_ids bigint[], quantities int[])
-            ORDER BY payment_id
-            ON CONFLICT (payment_id) DO NOTHING
-            RETURNING 1)
-        SELECT count(*) FROM new
+        INSERT INTO sales ({_SALE_COLUMNS}, source)
+        SELECT DISTINCT ON (payment_id) {_SALE_COLUMNS}, $2
+        FROM jsonb_to_recordset($1::jsonb) AS x(
+            payment_id bigint, order_id bigint, user_id bigint, paid_at timestamptz,
+            refunded_at timestamptz, product_ids bigint[], quantities int[])
+        ORDER BY payment_id
+        ON CONFLICT (payment_id) DO NOTHING
+        RETURNING payment_id
         """,
         rows,
         source.value,
     )
+    return {row["payment_id"] for row in new}
 
 
 async def mark_refunded(conn: asyncpg.Connection, payment_id: int, refunded_at: datetime) -> Sale | None:

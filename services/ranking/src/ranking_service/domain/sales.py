@@ -81,3 +81,15 @@ def latest_names(sales: Iterable[Sale]) -> list[tuple[int, str, datetime]]:
             if known is None or known[1] < sale.paid_at:
                 latest[product] = (name, sale.paid_at)
     return [(product, name, at) for product, (name, at) in sorted(latest.items())]
+
+
+def counts_by_day(sales: Iterable[Sale], zone: ZoneInfo) -> list[tuple[date, tuple[tuple[int, int], ...]]]:
+    """What recording `sales` adds to the per-day counters: per day, in day order, the quantity per
+    product, in product id order. The counters are locked in that order, so two batches of sales
+    never wait on each other in a cycle."""
+    days: dict[date, dict[int, int]] = {}
+    for sale in sales:
+        totals = days.setdefault(sale.day(zone), {})
+        for product, quantity in sale.counted():
+            totals[product] = totals.get(product, 0) + quantity
+    return [(day, tuple(sorted(days[day].items()))) for day in sorted(days)]

@@ -46,7 +46,7 @@ class Backfill:
         while True:
             sales, next_cursor = await self.orders.page(cursor)
             async with conn.transaction():
-                new = await repo.insert_sales(conn, sales, repo.Source.BACKFILL) if sales else 0
+                new = len(await repo.insert_sales(conn, sales, repo.Source.BACKFILL)) if sales else 0
                 await repo.save_names(conn, latest_names(sales))
                 await batch.save_backfill_page(conn, next_cursor, new)
             SALES_RECORDED.labels("backfill").inc(new)

@@ -10,14 +10,14 @@ order ends with the same row and the same counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 import asyncpg
 from prometheus_client import Counter
 
 from ranking_service.adapters import repository as repo
-from ranking_service.domain.sales import Sale, latest_names
+from ranking_service.domain.sales import Sale, counts_by_day, latest_names
 
 SALES_RECORDED = Counter("ranking_sales_recorded_total", "Sales recorded, once per payment", ["source"])
 REFUNDS_RECORDED = Counter(
@@ -30,16 +30,24 @@ class Sales:
         self.pool, self.zone = pool, zone
         self._on_change = on_change  # this instance's cached answers are stale from now on
 
+    async def record_sales(self, sales: Sequence[Sale]) -> int:
+        """Many sales in one transaction (a batch of payment events); how many were new (a payment
+        already recorded, redelivered or refunded before it arrived, or twice in `sales`, counts
+        once)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            recorded = await repo.insert_sales(conn, sales, repo.Source.PAYMENT)
+            new = list({s.payment_id: s for s in sales if s.payment_id in recorded}.values())
+            for day, deltas in counts_by_day(new, self.zone):
+                await repo.add_counts(conn, day, deltas)
+            await repo.save_names(conn, latest_names(new))
+        if new:
+            SALES_RECORDED.labels("payment").inc(len(new))
+            self._on_change()
+        return len(new)
+
     async def record_sale(self, sale: Sale) -> bool:
         """False for a payment already recorded (redelivered, or refunded before it arrived)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await repo.insert_sale(conn, sale, repo.Source.PAYMENT):
-                return False
-            await repo.add_counts(conn, sale.day(self.zone), sale.counted())
-            await repo.save_names(conn, latest_names([sale]))
-        SALES_RECORDED.labels("payment").inc()
-        self._on_change()
-        return True
+        return await self.record_sales([sale]) == 1
 
     async def record_refund(self, refund: Sale) -> bool:
         """`refund` is the sale as the refund event tells it, with `refunded_at`. False when the
@@ -48,7 +56,7 @@ class Sales:
         async with self.pool.acquire() as conn, conn.transaction():
             # Insert first: ON CONFLICT waits for a sale being recorded right now, so the update
             # below always sees a sale that exists.
-            if await repo.insert_sale(conn, refund, repo.Source.REFUND):
+            if await repo.insert_sales(conn, [refund], repo.Source.REFUND):
                 await repo.save_names(conn, latest_names([refund]))
                 arrived = "before_sale"
             else:

@@ -3,11 +3,12 @@ transaction; none of them commits."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
 
-from user_service.domain.wallet import DebitStatus, TransactionType, Wallet
+from user_service.domain.wallet import DebitStatus, HistoryEntry, TransactionType, Wallet
 
 
 async def insert_user(conn: asyncpg.Connection, name: str) -> asyncpg.Record:
@@ -58,6 +59,41 @@ async def add_transaction(
         payment_id,
         at,
     )
+
+
+#: Which balance a history row shows: the one the payment's debit left, or the one its give-back left.
+_BALANCE_AFTER = {TransactionType.PAYMENT: "balance_after", TransactionType.REFUND: "returned_after"}
+
+
+async def add_history(
+    conn: asyncpg.Connection, type_: TransactionType, entries: Sequence[HistoryEntry]
+) -> int:
+    """The PAYMENT or REFUND rows of many payments in one statement, each once (a payment already
+    in the history, or twice in `entries`, adds nothing); returns how many were new. The balance
+    after is the debit's as recorded here when there is one, else the entry's."""
+    column = _BALANCE_AFTER[type_]
+    result = await conn.execute(
+        f"""
+        INSERT INTO wallet_transactions
+            (user_id, type, amount, balance_after, order_id, payment_id, created_at)
+        SELECT DISTINCT ON (e.payment_id)
+            e.user_id, $1, e.amount, coalesce(d.{column}, e.balance_after, 0), e.order_id, e.payment_id,
+            coalesce(e.at, now())
+        FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[])
+            AS e (payment_id, user_id, order_id, amount, balance_after, at)
+        LEFT JOIN payment_debits d ON d.payment_id = e.payment_id
+        ORDER BY e.payment_id
+        ON CONFLICT (payment_id, type) WHERE payment_id IS NOT NULL DO NOTHING
+        """,
+        type_.value,
+        [e.payment_id for e in entries],
+        [e.user_id for e in entries],
+        [e.order_id for e in entries],
+        [e.amount for e in entries],
+        [e.balance_after for e in entries],
+        [e.at for e in entries],
+    )
+    return int(result.split()[-1])
 
 
 async def transactions(

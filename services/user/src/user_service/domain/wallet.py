@@ -8,6 +8,7 @@ compensation or a refund) always succeeds: it returns what was taken, so no limi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from user_service.domain.errors import (
@@ -22,6 +23,20 @@ class TransactionType(StrEnum):
     CHARGE = "CHARGE"
     PAYMENT = "PAYMENT"
     REFUND = "REFUND"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """A completed payment or refund as its event tells it: the wallet history's PAYMENT or REFUND
+    row, once per payment. `balance_after` is the event's; the debit recorded here, when there is
+    one, knows it better."""
+
+    payment_id: int
+    user_id: int
+    order_id: int
+    amount: int
+    at: datetime
+    balance_after: int | None
 
 
 class DebitStatus(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,7 @@ from commerce_kit.errors import AppError
 from commerce_kit.paging import decode_cursor, page_of
 from user_service.adapters import repository as repo
 from user_service.domain.errors import InsufficientBalance, PaymentMismatch, UserNotFound
-from user_service.domain.wallet import DebitStatus, TransactionType, Wallet, WalletLimits
+from user_service.domain.wallet import DebitStatus, HistoryEntry, TransactionType, Wallet, WalletLimits
 
 
 @dataclass(frozen=True)
@@ -152,61 +153,11 @@ class Wallets:
 
     # --- history rows of payments and refunds (TransactionHistoryConsumer) ---------------------------
 
-    async def record_payment(
-        self,
-        payment_id: int,
-        user_id: int,
-        order_id: int,
-        amount: int,
-        paid_at: datetime,
-        balance_after: int | None,
-    ) -> bool:
-        """The PAYMENT row of a completed payment, once (the unique index makes a redelivery a no-op).
-        The balance after is the one the debit left, as recorded here when it was taken."""
+    async def record_history(self, type_: TransactionType, entries: Sequence[HistoryEntry]) -> int:
+        """The PAYMENT (or REFUND) rows of completed payments (or refunds), each once however often
+        its event arrives (the unique index makes a redelivery a no-op); how many were new."""
         async with self.pool.acquire() as conn:
-            debit = await repo.debit_record(conn, payment_id)
-            after = debit["balance_after"] if debit and debit["balance_after"] is not None else balance_after
-            return (
-                await repo.add_transaction(
-                    conn,
-                    user_id,
-                    TransactionType.PAYMENT,
-                    amount,
-                    after or 0,
-                    order_id=order_id,
-                    payment_id=payment_id,
-                    at=paid_at,
-                )
-                is not None
-            )
-
-    async def record_refund(
-        self,
-        payment_id: int,
-        user_id: int,
-        order_id: int,
-        amount: int,
-        refunded_at: datetime,
-        balance_after: int | None,
-    ) -> bool:
-        async with self.pool.acquire() as conn:
-            debit = await repo.debit_record(conn, payment_id)
-            after = (
-                debit["returned_after"] if debit and debit["returned_after"] is not None else balance_after
-            )
-            return (
-                await repo.add_transaction(
-                    conn,
-                    user_id,
-                    TransactionType.REFUND,
-                    amount,
-                    after or 0,
-                    order_id=order_id,
-                    payment_id=payment_id,
-                    at=refunded_at,
-                )
-                is not None
-            )
+            return await repo.add_history(conn, type_, entries)
 
     async def debit_of(self, payment_id: int) -> Debit | None:
         """The saga asks what became of a debit whose answer it did not get."""
