@@ -1,5 +1,7 @@
-"""Idempotent consumers: remember which events a consumer has handled, in the same transaction as
-the effect, so a redelivered event changes nothing.
+"""Idempotent consumers: remember which events a consumer has handled, so a redelivered event
+changes nothing (for effects outside our database, such as a delivery to another system, whose
+success is remembered once it is acknowledged; effects in our own tables are made idempotent by
+their own unique keys instead).
 
 Each consuming service has this table in its own schema:
 
@@ -11,19 +13,32 @@ Each consuming service has this table in its own schema:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 
 import asyncpg
 
 
-async def first_delivery(conn: asyncpg.Connection, consumer: str, event_id: uuid.UUID) -> bool:
-    """True the first time (the caller applies the effect in this same transaction); False for a
-    redelivery. Concurrent deliveries of one event serialise on the primary key."""
-    return bool(
-        await conn.fetchval(
-            "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
-            consumer,
-            event_id,
-        )
+async def handled(
+    conn: asyncpg.Connection | asyncpg.Pool, consumer: str, event_ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of `event_ids` the consumer has handled already (a batch: one read)."""
+    rows = await conn.fetch(
+        "SELECT event_id FROM inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
+        consumer,
+        list(event_ids),
+    )
+    return {row["event_id"] for row in rows}
+
+
+async def remember(
+    conn: asyncpg.Connection | asyncpg.Pool, consumer: str, event_ids: Collection[uuid.UUID]
+) -> None:
+    """The consumer has handled `event_ids` (some may be remembered already: a redelivery)."""
+    await conn.execute(
+        "INSERT INTO inbox (consumer, event_id) SELECT $1, e FROM unnest($2::uuid[]) AS e ORDER BY e"
+        " ON CONFLICT DO NOTHING",
+        consumer,
+        sorted(event_ids),
     )
 
 

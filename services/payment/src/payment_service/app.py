@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from commerce_kit import clients, idempotency
+from commerce_kit import clients, idempotency, inbox
 from commerce_kit.ratelimit import RateLimiter
 from commerce_kit.runtime import Runtime
 from commerce_kit.web import service_app
@@ -44,6 +44,8 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
                     3600,
                     lambda: idempotency.forget_older_than(rt.pool, settings.idempotency_ttl_hours),
                 )
+                # The data platform's deliveries, remembered far longer than a topic keeps an event.
+                rt.background.every("forget-deliveries", 3600, lambda: inbox.forget_older_than(rt.pool, 30))
                 await rt.start()
                 app.state.runtime = rt
                 yield

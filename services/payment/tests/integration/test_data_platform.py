@@ -37,9 +37,12 @@ def completed(payment_id: int) -> PaymentCompleted:
     )
 
 
-async def mode(url: str, value: str, delay: float = 10.0) -> None:
+async def mode(url: str, value: str, delay: float = 10.0, refuse: tuple[int, ...] = ()) -> None:
     async with httpx.AsyncClient() as http:
-        await http.post(url.replace("/payments", "/_mode"), json={"mode": value, "delaySeconds": delay})
+        await http.post(
+            url.replace("/payments", "/_mode"),
+            json={"mode": value, "delaySeconds": delay, "refusePaymentIds": list(refuse)},
+        )
 
 
 async def test_each_payment_reaches_the_platform_once_in_its_format(app, platform, broker, settings):
@@ -86,11 +89,40 @@ async def test_a_slow_platform_times_out_and_is_retried(app, platform, broker, s
     await eventually(lambda: _true(str(event.event_id) in stand_in.payments), timeout=60, what="the delivery")
 
 
+async def test_a_payment_the_platform_refuses_is_dead_lettered_and_the_rest_of_its_batch_delivered(
+    app, platform, broker, settings
+):
+    stand_in, url = platform
+    events = [completed(next(_ids)) for _ in range(4)]
+    refused = events[1]
+    await mode(url, "ok", refuse=(refused.payment_id,))
+    parked = await _metric("kafka_messages_consumed_total", outcome="dead_lettered")
+    try:
+        for event in events:  # most likely one batch: the refusal must not hold the others back
+            await publish(broker, settings, PAYMENT_COMPLETED, event)
+        await eventually(
+            lambda: _true(all(str(e.event_id) in stand_in.payments for e in events if e is not refused)),
+            what="the others delivered",
+        )
+        await eventually(
+            lambda: _true(parked < _metric_now("kafka_messages_consumed_total", outcome="dead_lettered")),
+            what="the refused payment dead-lettered",
+        )
+    finally:
+        await mode(url, "ok")
+    assert str(refused.event_id) not in stand_in.payments
+    assert await _metric("kafka_messages_consumed_total", outcome="dead_lettered") == parked + 1
+
+
 async def _true(value: bool) -> bool:
     return value
 
 
 async def _metric(name: str, **labels: str) -> float:
+    return _metric_now(name, **labels)
+
+
+def _metric_now(name: str, **labels: str) -> float:
     from prometheus_client import REGISTRY
 
     total = 0.0

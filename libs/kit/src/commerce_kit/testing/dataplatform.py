@@ -4,7 +4,8 @@ DATA_PLATFORM_URL at it; tests use it to count deliveries and to make it fail on
 
     POST /payments            a delivery (JSON body, Idempotency-Key header) -> 200 / 500 / slow
     GET  /_deliveries         {"received": n, "unique": n, "byKey": {key: count}, "payments": [...]}
-    POST /_mode               {"mode": "ok" | "fail" | "slow", "delaySeconds": s} how to answer from now on
+    POST /_mode               {"mode": "ok" | "fail" | "slow", "delaySeconds": s, "refusePaymentIds": [id]}
+                              how to answer from now on (the payments refused get 422 in any mode)
 
     python -m commerce_kit.testing.dataplatform --port 8199 [--host 0.0.0.0]
 """
@@ -36,10 +37,13 @@ class Platform:
     by_key: Counter[str] = field(default_factory=Counter)
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
     received: int = 0
+    refused: set[int] = field(default_factory=set)
 
     def app(self) -> Starlette:
         async def receive(request: Request) -> JSONResponse:
             body = await request.json()
+            if body.get("paymentId") in self.refused:
+                return JSONResponse({"error": "this payment makes no sense to us"}, status_code=422)
             if self.mode == "fail":
                 return JSONResponse({"error": "the platform is having a bad day"}, status_code=500)
             if self.mode == "slow":
@@ -72,6 +76,7 @@ class Platform:
             body = await request.json()
             self.mode = body.get("mode", "ok")
             self.delay_seconds = float(body.get("delaySeconds", self.delay_seconds))
+            self.refused = set(body.get("refusePaymentIds", ()))
             return JSONResponse({"mode": self.mode})
 
         return Starlette(

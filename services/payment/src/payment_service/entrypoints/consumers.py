@@ -6,11 +6,13 @@ Delivery is at least once: timeouts, retries with backoff for minutes (the platf
 the event id in an `Idempotency-Key` header so that the platform can drop repeats, and a dead-letter
 topic when it keeps failing or refuses a payment outright (a 4xx other than 408/429 will not get
 better by retrying). A delivery the platform acknowledged is remembered in the inbox, so a redelivered
-event is not sent again.
+event is not sent again. Events come in batches (one inbox read, one write and one offset commit per
+batch, the deliveries side by side).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import aiohttp
@@ -22,7 +24,7 @@ from commerce_contracts.events.payments import PaymentCompleted
 from commerce_contracts.registry import PAYMENT_COMPLETED
 from commerce_kit import inbox
 from commerce_kit.clients import JSON, NO_ANSWER
-from commerce_kit.messaging import Consumer, Permanent, Retry
+from commerce_kit.messaging import BatchConsumer, Permanent, Retry
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +61,30 @@ class PlatformUnavailable(Exception):
 
 
 class DataPlatformDelivery:
+    """Delivers a batch of completed payments: each not delivered before goes to the platform, side
+    by side; those it acknowledged are remembered in one statement whatever became of the others,
+    so a retry of the batch sends only what is left. A refusal makes the batch permanent: the kit
+    then retries its events one at a time, and only the refused one is dead-lettered."""
+
     def __init__(self, pool: asyncpg.Pool, http: aiohttp.ClientSession, url: str) -> None:
         self.pool, self.http, self.url = pool, http, url
 
-    async def __call__(self, event: PaymentCompleted) -> None:
-        if await self.pool.fetchval(
-            "SELECT true FROM inbox WHERE consumer = $1 AND event_id = $2", GROUP, event.event_id
-        ):
-            return
+    async def __call__(self, events: list[PaymentCompleted]) -> None:
+        unique = {event.event_id: event for event in events}
+        done = await inbox.handled(self.pool, GROUP, unique.keys())
+        pending = [event for event_id, event in unique.items() if event_id not in done]
+        outcomes = await asyncio.gather(*(self._deliver(event) for event in pending), return_exceptions=True)
+        delivered = [
+            event.event_id for event, outcome in zip(pending, outcomes, strict=True) if outcome is None
+        ]
+        if delivered:
+            await inbox.remember(self.pool, GROUP, delivered)
+            DELIVERIES.inc(len(delivered))
+        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failures:
+            raise next((f for f in failures if isinstance(f, Permanent)), failures[0])
+
+    async def _deliver(self, event: PaymentCompleted) -> None:
         headers = {"Idempotency-Key": str(event.event_id), **JSON}
         try:
             async with self.http.post(
@@ -83,12 +101,14 @@ class DataPlatformDelivery:
             FAILURES.labels(str(status)).inc()
             text = content[:200].decode(errors="replace")
             raise Permanent(f"data platform refused payment {event.payment_id}: {status} {text}")
-        async with self.pool.acquire() as conn:
-            await inbox.first_delivery(conn, GROUP, event.event_id)
-        DELIVERIES.inc()
 
 
-def data_platform_consumer(delivery: DataPlatformDelivery, attempts: int) -> Consumer:
-    return Consumer(
-        PAYMENT_COMPLETED, GROUP, delivery, Retry(attempts=attempts, first_delay=0.5, max_delay=30.0)
+def data_platform_consumer(delivery: DataPlatformDelivery, attempts: int) -> BatchConsumer:
+    return BatchConsumer(
+        PAYMENT_COMPLETED,
+        GROUP,
+        delivery,
+        Retry(attempts=attempts, first_delay=0.5, max_delay=30.0),
+        # At most this many deliveries in flight to the platform at once.
+        max_records=50,
     )

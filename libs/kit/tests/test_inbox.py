@@ -1,0 +1,54 @@
+"""The inbox on a real database: what a consumer handled is remembered once, per consumer."""
+
+import uuid
+
+import asyncpg
+import pytest_asyncio
+
+from commerce_kit import inbox
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS kit_inbox;
+CREATE TABLE IF NOT EXISTS kit_inbox.inbox (
+    consumer text NOT NULL, event_id uuid NOT NULL,
+    handled_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, event_id));
+"""
+
+
+@pytest_asyncio.fixture(scope="module")
+async def pool(test_database_url):
+    from commerce_kit.db import create_pool
+
+    conn = await asyncpg.connect(test_database_url)
+    await conn.execute(DDL)
+    await conn.close()
+    pool = await create_pool(test_database_url, "kit_inbox", application_name="kit-test")
+    yield pool
+    await pool.close()
+
+
+async def test_a_batch_is_remembered_once_and_per_consumer(pool):
+    first, second, third = (uuid.uuid4() for _ in range(3))
+    assert await inbox.handled(pool, "platform", [first, second]) == set()
+    await inbox.remember(pool, "platform", [first, second])
+    await inbox.remember(pool, "platform", [second, third, third])  # a redelivery, a repeat
+    assert await inbox.handled(pool, "platform", [first, second, third, uuid.uuid4()]) == {
+        first,
+        second,
+        third,
+    }
+    assert await inbox.handled(pool, "history", [first]) == set()
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM inbox WHERE event_id = ANY($1::uuid[])", [first, second, third]
+        )
+        == 3
+    )
+
+
+async def test_old_entries_are_forgotten(pool):
+    old, new = uuid.uuid4(), uuid.uuid4()
+    await inbox.remember(pool, "platform", [old, new])
+    await pool.execute("UPDATE inbox SET handled_at = now() - interval '40 days' WHERE event_id = $1", old)
+    assert await inbox.forget_older_than(pool, 30) >= 1
+    assert await inbox.handled(pool, "platform", [old, new]) == {new}
