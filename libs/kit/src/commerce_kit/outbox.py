@@ -21,7 +21,11 @@ Relaying: `OutboxRelay` publishes pending rows to Kafka, at least once and in or
   bucket stops at the failed row and retries with backoff, so nothing overtakes it. Broker outages
   are retried for as long as they last; a row that fails for its own reasons (too large, ...)
   `max_attempts` times moves to `outbox_dead` and the bucket moves on;
-- NOTIFY (a trigger on insert) wakes the relay at once; polling every second is the fallback.
+- NOTIFY (a trigger on insert) wakes the relay, which then gathers for `gather_seconds` (25 ms)
+  before it reads: under a steady flow a cycle publishes the rows of many transactions instead of
+  one or two (a cycle costs a read, a produce request and its acknowledgement, a delete, whatever
+  its size: make bench's payments); polling every second is the fallback. A relay that published a
+  full batch reads again at once.
 
 Each service's schema has the tables of `commerce_kit/sql/outbox.sql` (its migrations carry a copy).
 """
@@ -125,13 +129,14 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_seconds: float = 1.0,
+        gather_seconds: float = 0.025,
         lease_seconds: float = 10.0,
         publish_timeout: float = 4.0,
         max_attempts: int = 10,
     ) -> None:
         assert publish_timeout < lease_seconds / 2, "a batch must finish well within its lease"
         self.pool, self.broker, self.settings = pool, broker, settings
-        self.batch_size, self.poll_seconds = batch_size, poll_seconds
+        self.batch_size, self.poll_seconds, self.gather_seconds = batch_size, poll_seconds, gather_seconds
         self.lease_seconds, self.publish_timeout, self.max_attempts = (
             lease_seconds,
             publish_timeout,
@@ -144,6 +149,7 @@ class OutboxRelay:
         self._failures: dict[int, int] = {}
         self._owned: set[int] = set()
         self._renew_at = 0.0  # loop time
+        self._more = False  # the last cycle left rows behind: a full batch, or a failure
 
     async def run(self) -> None:
         """Relay until cancelled."""
@@ -151,13 +157,14 @@ class OutboxRelay:
         try:
             await listener.add_listener(self.channel, self._on_notify)
             while True:
-                published = await self.cycle()
-                if published == 0:
+                await self.cycle()
+                if not self._more:  # caught up: wait for more
                     # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
                     # arrives as the awaited task finishes, and the relay would never stop.
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self.poll_seconds):
                             await self._wake.wait()
+                            await asyncio.sleep(self.gather_seconds)  # let more rows come
                     self._wake.clear()
         finally:
             with contextlib.suppress(Exception):
@@ -177,6 +184,7 @@ class OutboxRelay:
             # Well before they lapse: a batch needs `publish_timeout` of lease left to start.
             self._renew_at = now + self.lease_seconds / 3
         ready = [b for b in sorted(self._owned) if self._backoff_until.get(b, 0) <= now]
+        self._more = False
         return await self._publish(ready) if ready else 0
 
     async def _renew_leases(self) -> set[int]:
@@ -252,6 +260,7 @@ class OutboxRelay:
         if not rows:
             return 0
         sent, error = await self._send(rows)
+        self._more = len(rows) == self.batch_size or error is not None
         if sent:
             await self.pool.execute(
                 "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r.id for r in rows[:sent]]

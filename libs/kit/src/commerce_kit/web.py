@@ -127,12 +127,20 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-        if length is not None:
+        length, chunked = None, False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        if length is not None and not chunked:
             if not length.isdigit() or int(length) > self.limit:
                 await self._refuse(scope, receive, send)
             else:
                 await self.app(scope, receive, send)
+            return
+        if not chunked:  # neither: no body (HTTP/1.1), nothing to count
+            await self.app(scope, receive, send)
             return
         # No Content-Length (chunked): read the body first, at most limit + 1 bytes, then replay it.
         # (Raising from inside the app's `receive` would not do: FastAPI turns it into a 400.)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from order_service.domain.errors import InvalidOrderState
 from order_service.domain.order import (
     AppliedCoupon,
     CouponTerms,
@@ -34,15 +35,27 @@ _STAMPS = {
 
 
 async def insert_order(conn: asyncpg.Connection, draft: OrderDraft) -> Order:
+    """The order and its lines, in one statement (one round trip)."""
     coupon = draft.coupon
     terms = coupon.terms if coupon else None
+    lines = draft.lines
     row = await conn.fetchrow(
         f"""
-        INSERT INTO orders (user_id, status, total_amount, discount_amount, pay_amount, user_coupon_id,
-            coupon_id, coupon_discount_type, coupon_discount_value, coupon_max_discount_amount,
-            coupon_target_product_id)
-        VALUES ($1, 'PENDING_PAYMENT', $2, $3, $4, $5, $6, $7, $8, $9, $10)
-        RETURNING {_ORDER_COLUMNS}
+        WITH placed AS (
+            INSERT INTO orders (user_id, status, total_amount, discount_amount, pay_amount, user_coupon_id,
+                coupon_id, coupon_discount_type, coupon_discount_value, coupon_max_discount_amount,
+                coupon_target_product_id)
+            VALUES ($1, 'PENDING_PAYMENT', $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            RETURNING {_ORDER_COLUMNS}),
+        lined AS (
+            INSERT INTO order_lines (order_id, line_no, product_id, option_id, product_name, option_name,
+                unit_price, quantity, line_amount)
+            SELECT placed.id, l.n, l.product_id, l.option_id, l.product_name, l.option_name, l.unit_price,
+                l.quantity, l.line_amount
+            FROM placed, unnest($11::bigint[], $12::bigint[], $13::text[], $14::text[], $15::bigint[],
+                $16::int[], $17::bigint[]) WITH ORDINALITY
+                AS l (product_id, option_id, product_name, option_name, unit_price, quantity, line_amount, n))
+        SELECT * FROM placed
         """,
         draft.user_id,
         draft.total_amount,
@@ -54,37 +67,33 @@ async def insert_order(conn: asyncpg.Connection, draft: OrderDraft) -> Order:
         terms.discount_value if terms else None,
         terms.max_discount_amount if terms else None,
         terms.target_product_id if terms else None,
+        [line.product_id for line in lines],
+        [line.option_id for line in lines],
+        [line.product_name for line in lines],
+        [line.option_name for line in lines],
+        [line.unit_price for line in lines],
+        [line.quantity for line in lines],
+        [line.line_amount for line in lines],
     )
-    await conn.executemany(
-        """
-        INSERT INTO order_lines (order_id, line_no, product_id, option_id, product_name, option_name,
-            unit_price, quantity, line_amount)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-        """,
-        [
-            (
-                row["id"],
-                number,
-                line.product_id,
-                line.option_id,
-                line.product_name,
-                line.option_name,
-                line.unit_price,
-                line.quantity,
-                line.line_amount,
-            )
-            for number, line in enumerate(draft.lines, start=1)
-        ],
-    )
-    return _order(row, draft.lines)
+    return _order(row, lines)
 
 
 async def order(conn: asyncpg.Connection, order_id: int, *, lock: bool = False) -> Order | None:
-    sql = f"SELECT {_ORDER_COLUMNS} FROM orders WHERE id = $1" + (" FOR UPDATE" if lock else "")
-    row = await conn.fetchrow(sql, order_id)
+    """The order with its lines, in one statement (`lock`: the order's row, FOR UPDATE)."""
+    row = await conn.fetchrow(
+        f"""
+        SELECT {_ORDER_COLUMNS}, (
+            SELECT jsonb_agg(jsonb_build_array(product_id, option_id, product_name, option_name,
+                unit_price, quantity) ORDER BY line_no)
+            FROM order_lines WHERE order_id = orders.id) AS lines
+        FROM orders WHERE id = $1
+        """
+        + (" FOR UPDATE OF orders" if lock else ""),
+        order_id,
+    )
     if row is None:
         return None
-    return _order(row, (await _lines(conn, [order_id]))[order_id])
+    return _order(row, tuple(OrderLine(*line) for line in row["lines"] or ()))
 
 
 async def payments_of(
@@ -141,13 +150,15 @@ async def move(
     at: datetime | None = None,
 ) -> datetime:
     """Write a move the domain allowed; guarded on the status it came from as well (the caller holds
-    the row lock, so this never misses). Returns the time stamped on the move: `at`, or the
-    database's now."""
+    the row lock, so that never misses), and on its payment having paid no other order (which the
+    unique index also refuses, but as an error that would abort the caller's transaction). Returns
+    the time stamped on the move: `at`, or the database's now."""
     stamp = _STAMPS[moved.status]
     stamped = await conn.fetchval(
         f"""
         UPDATE orders SET status = $3, payment_id = $4, {stamp} = coalesce($5, now()), updated_at = now()
         WHERE id = $1 AND status = $2
+          AND NOT EXISTS (SELECT FROM orders other WHERE other.payment_id = $4 AND other.id <> $1)
         RETURNING {stamp}
         """,
         moved.id,
@@ -157,7 +168,7 @@ async def move(
         at,
     )
     if stamped is None:
-        raise AssertionError(f"order {moved.id} was not {came_from.value} under its row lock")
+        raise InvalidOrderState(f"Payment {moved.payment_id} already paid another order")
     return stamped
 
 

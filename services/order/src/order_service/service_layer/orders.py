@@ -17,7 +17,7 @@ from commerce_kit.errors import Forbidden
 from commerce_kit.paging import decode_cursor, page_of
 from order_service.adapters import repository as repo
 from order_service.domain import placing
-from order_service.domain.errors import InvalidOrderState, OrderNotFound
+from order_service.domain.errors import OrderNotFound
 from order_service.domain.order import Order, OrderStatus
 from order_service.domain.placing import CatalogOption, OrderDraft, RequestedLine, UserCoupon
 
@@ -157,11 +157,7 @@ class Orders:
             paid = order.pay(payment_id)
             if paid is order:
                 return order  # the same payment again: nothing to write or announce
-            try:
-                async with conn.transaction():  # a savepoint, so the refusal below can be answered
-                    at = await repo.move(conn, paid, order.status, at=paid_at)
-            except asyncpg.UniqueViolationError as exc:
-                raise InvalidOrderState(f"Payment {payment_id} already paid another order") from exc
+            at = await repo.move(conn, paid, order.status, at=paid_at)  # or InvalidOrderState
             await outbox.add(
                 conn,
                 ORDER_EVENTS,

@@ -10,7 +10,8 @@
 -- As of this commit: the saga starts attempting its first step (one INSERT with both transitions
 -- logged); between two steps one statement saves the outcome of the one and the attempt of the
 -- next (an UPDATE ... RETURNING * logging both transitions); the key is claimed with the start; the
--- final save clears the lease.
+-- final save clears the lease; the order is read with its lines in one statement, and marked paid
+-- without a savepoint (its UPDATE checks that the payment paid no other order).
 -- Left out: what happens after the answer (the outbox relays' SELECT/DELETE, the consumers' history,
 -- ranking and inbox rows).
 -- Variables (-D): users, options (1 = everyone buys the same option), coupon_pct (share of
@@ -22,8 +23,7 @@ SELECT nextval('benchpg.orders') AS order_id \gset
 -- payment: look the Idempotency-Key up (it is claimed with the saga's start, below)
 SELECT fingerprint, status_code, body FROM payments.idempotency_keys WHERE user_id = :user AND key = 'pgbench-' || :order_id;
 -- order: GET /internal/v1/orders/{id}
-SELECT id, user_id, status, total_amount, discount_amount, pay_amount, user_coupon_id, coupon_id, coupon_discount_type, coupon_discount_value, coupon_max_discount_amount, coupon_target_product_id, payment_id, created_at, paid_at, refunded_at FROM orders.orders WHERE id = :order_id;
-SELECT order_id, product_id, option_id, product_name, option_name, unit_price, quantity FROM orders.order_lines WHERE order_id = ANY(ARRAY[:order_id]::bigint[]) ORDER BY order_id, line_no;
+SELECT id, user_id, status, total_amount, discount_amount, pay_amount, user_coupon_id, coupon_id, coupon_discount_type, coupon_discount_value, coupon_max_discount_amount, coupon_target_product_id, payment_id, created_at, paid_at, refunded_at, (SELECT jsonb_agg(jsonb_build_array(product_id, option_id, product_name, option_name, unit_price, quantity) ORDER BY line_no) FROM orders.order_lines WHERE order_id = orders.id) AS lines FROM orders.orders WHERE id = :order_id;
 -- payment: start the saga attempting TAKE_STOCK, claiming the key in the same transaction
 BEGIN;
 INSERT INTO payments.idempotency_keys (user_id, key, fingerprint) VALUES (:user, 'pgbench-' || :order_id, '\x00') ON CONFLICT DO NOTHING RETURNING true;
@@ -61,11 +61,8 @@ WITH saved AS (UPDATE payments.payments SET status = 'PENDING', done = '{TAKE_ST
 \endif
 -- step MARK_ORDER_PAID, then the final save: the PaymentCompleted outbox row and the stored answer
 BEGIN;
-SELECT id, user_id, status, total_amount, discount_amount, pay_amount, user_coupon_id, coupon_id, coupon_discount_type, coupon_discount_value, coupon_max_discount_amount, coupon_target_product_id, payment_id, created_at, paid_at, refunded_at FROM orders.orders WHERE id = :order_id FOR UPDATE;
-SELECT order_id, product_id, option_id, product_name, option_name, unit_price, quantity FROM orders.order_lines WHERE order_id = ANY(ARRAY[:order_id]::bigint[]) ORDER BY order_id, line_no;
-SAVEPOINT paid;
-UPDATE orders.orders SET status = 'PAID', payment_id = :payment_id, paid_at = coalesce(now(), now()), updated_at = now() WHERE id = :order_id AND status = 'PENDING_PAYMENT' RETURNING paid_at;
-RELEASE SAVEPOINT paid;
+SELECT id, user_id, status, total_amount, discount_amount, pay_amount, user_coupon_id, coupon_id, coupon_discount_type, coupon_discount_value, coupon_max_discount_amount, coupon_target_product_id, payment_id, created_at, paid_at, refunded_at, (SELECT jsonb_agg(jsonb_build_array(product_id, option_id, product_name, option_name, unit_price, quantity) ORDER BY line_no) FROM orders.order_lines WHERE order_id = orders.id) AS lines FROM orders.orders WHERE id = :order_id FOR UPDATE OF orders;
+UPDATE orders.orders SET status = 'PAID', payment_id = :payment_id, paid_at = coalesce(now(), now()), updated_at = now() WHERE id = :order_id AND status = 'PENDING_PAYMENT' AND NOT EXISTS (SELECT FROM orders.orders other WHERE other.payment_id = :payment_id AND other.id <> :order_id) RETURNING paid_at;
 INSERT INTO orders.outbox (topic, key, bucket, event_id, event_type, payload, headers) VALUES ('order-events', :order_id, 2, gen_random_uuid(), 'OrderPaid', '{"event_id": "00000000-0000-0000-0000-000000000000", "occurred_at": "2026-01-01T00:00:00Z", "schema_version": 1, "order_id": 1, "user_id": 1, "payment_id": 1, "paid_at": "2026-01-01T00:00:00Z"}', '{}');
 COMMIT;
 BEGIN;
