@@ -8,11 +8,13 @@ resources (nothing connects at import time).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_type_hints
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -20,12 +22,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commerce_kit import metrics
+from commerce_kit.api import MAX_BIGINT
 from commerce_kit.auth import Principal, TokenVerifier
 from commerce_kit.errors import AppError, DependencyUnavailable, PayloadTooLarge
 from commerce_kit.outages import is_outage
@@ -325,11 +329,13 @@ class PlainEndpoint:
     its own work: measured by `make bench` (popular products went from 0.56x to 1.5x of the ranking
     service's liveness; the coupon issue route, docs/performance.md).
 
-    `parse` takes only what it is sure of (plain digits within their bounds, no body); anything else
-    goes through the whole stack to FastAPI's own route, which answers it, its problems included, so
-    the API's behaviour and its OpenAPI stay FastAPI's. What the stack would add is done here too:
-    the token is checked (the caller is passed on when `with_caller`), errors become the same
-    problems, and the request is timed under the route's template."""
+    `parse` takes only what it is sure of (plain digits within their bounds); anything else goes
+    through the whole stack to FastAPI's own route, which answers it, its problems included, so the
+    API's behaviour and its OpenAPI stay FastAPI's. An endpoint with a `body` model takes a JSON body
+    of at most the body limit, validated by that model (the route's own): a body the model refuses
+    is handed, replayed, to FastAPI's route. What the stack would add is done here too: the token is
+    checked (the caller is passed on when `with_caller`), errors become the same problems, and the
+    request is timed under the route's template."""
 
     def __init__(
         self,
@@ -340,9 +346,11 @@ class PlainEndpoint:
         method: str,
         path: str,
         with_caller: bool,
+        body: type[BaseModel] | None = None,
+        body_limit: int = DEFAULT_BODY_LIMIT,
     ) -> None:
         self.route, self.parse, self.answer = route, parse, answer
-        self.method, self.with_caller = method, with_caller
+        self.method, self.with_caller, self.body, self.body_limit = method, with_caller, body, body_limit
         self.template = route.path
         self._regex, _, self._convertors = compile_path(path)
 
@@ -352,11 +360,29 @@ class PlainEndpoint:
         found = self._regex.match(scope["path"])
         if found is None:
             return None
-        for name, value in scope["headers"]:  # a body: FastAPI's route, with its limits and checks
-            if (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
+        length, json = b"0", False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":  # chunked: FastAPI's route, with the body limit's checks
                 return None
+            elif name == b"content-type":
+                json = value.partition(b";")[0].strip().lower() == b"application/json"
+        if self.body is None:
+            if length != b"0":  # a body where none is expected: FastAPI's route
+                return None
+        elif not (json and length.isdigit() and int(length) <= self.body_limit):
+            return None
         scope["path_params"] = {k: self._convertors[k].convert(v) for k, v in found.groupdict().items()}
         return self.parse(scope)
+
+    def read(self, raw: bytes) -> BaseModel | None:
+        """The body as the route's model takes it, or None for FastAPI's route to answer."""
+        assert self.body is not None
+        try:
+            return self.body.model_validate_json(raw)
+        except ValidationError:
+            return None
 
 
 class ServiceApp(FastAPI):
@@ -377,11 +403,19 @@ class ServiceApp(FastAPI):
         if scope["type"] == "http":
             for endpoint in self.plain_endpoints:
                 arguments = endpoint.match(scope)
-                if arguments is not None:
-                    scope["app"], scope["route"] = self, endpoint.route
-                    scope[_PLAIN] = (endpoint, arguments)
-                    await self._plain_lane(scope, receive, send)
-                    return
+                if arguments is None:
+                    continue
+                if endpoint.body is not None:
+                    raw = await _read_body(receive)
+                    body = None if raw is None else endpoint.read(raw)
+                    if body is None:  # FastAPI's route answers it, from the same bytes
+                        await super().__call__(scope, _replaying(raw or b"", receive), send)
+                        return
+                    arguments["body"] = body
+                scope["app"], scope["route"] = self, endpoint.route
+                scope[_PLAIN] = (endpoint, arguments)
+                await self._plain_lane(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
     async def _answer_plain(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -418,6 +452,31 @@ class ServiceApp(FastAPI):
 _PLAIN = "commerce.plain_endpoint"
 
 
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole body (its length was checked against the limit); None when the client left."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 def plain_query(scope: Scope, bounds: Mapping[str, tuple[int, int]]) -> dict[str, int] | None:
     """The query's integer parameters when each is one of `bounds`, given once, as plain digits
     within its bounds; None for anything else (an unknown parameter, a sign, a word, a repeat)."""
@@ -444,6 +503,8 @@ def install_plain_endpoint(
     path: str | None = None,
     method: str = "GET",
     with_caller: bool = False,
+    body: type[BaseModel] | None = None,
+    body_limit: int = DEFAULT_BODY_LIMIT,
 ) -> None:
     """Answer `route`'s well-formed requests with `answer(request, **parse(scope))` (plus `caller=`
     the token's principal when `with_caller`) ahead of the app's stack. `path` may narrow the
@@ -452,5 +513,102 @@ def install_plain_endpoint(
     if not isinstance(app, ServiceApp):
         raise TypeError("plain endpoints need a ServiceApp (commerce_kit.web.create_app builds one)")
     app.plain_endpoints.append(
-        PlainEndpoint(route, parse, answer, method=method, path=path or route.path, with_caller=with_caller)
+        PlainEndpoint(
+            route,
+            parse,
+            answer,
+            method=method,
+            path=path or route.path,
+            with_caller=with_caller,
+            body=body,
+            body_limit=body_limit,
+        )
     )
+
+
+#: What a route's `caller` parameter checks, by the dependency it is declared with.
+_ROLE_CHECKS: dict[Callable[..., Any], Callable[[Principal], None] | None] = {
+    _principal: None,
+    _service: Principal.require_service,
+    _admin: Principal.require_admin,
+}
+
+
+def install_plain_route(
+    app: FastAPI, route: APIRoute, *, path: str, body_limit: int = DEFAULT_BODY_LIMIT
+) -> None:
+    """Answer `route`'s well-formed requests ahead of the app's stack with the route's own function,
+    for routes whose parameters are only: ids in the path (`path_id`, 1 to 2^63-1; `path` gives each
+    an `:int` convertor), a JSON body model named `body`, the caller named `caller` (its dependency's
+    role check runs here too: `Caller`, `InternalCaller`, `Admin`) and the request. No query string.
+    The answer is rendered as FastAPI renders it: the response model, by alias, the route's status.
+    The internal API's hot calls (the saga's steps, the order's lookups), each of which cost its
+    service more in FastAPI's machinery than in its own work (docs/performance.md)."""
+    hints = get_type_hints(route.endpoint, include_extras=True)
+    ids = {field.alias: field.name for field in route.dependant.path_params}
+    for field in route.dependant.path_params:
+        bounds = {type(m).__name__: m for m in field.field_info.metadata}
+        if getattr(bounds.get("Ge"), "ge", None) != 1 or getattr(bounds.get("Le"), "le", None) != MAX_BIGINT:
+            raise TypeError(f"{route.path}: path parameter {field.alias} is not a path_id")
+    body_model, role, role_check = None, False, None
+    parameters = inspect.signature(route.endpoint).parameters
+    for name in parameters:
+        if name in ids.values() or name == "request":
+            continue
+        if name == "body" and isinstance(hints[name], type) and issubclass(hints[name], BaseModel):
+            body_model = hints[name]
+        elif (
+            name == "caller"
+            and get_args(hints[name])[1:]
+            and get_args(hints[name])[1].dependency in _ROLE_CHECKS
+        ):
+            role, role_check = True, _ROLE_CHECKS[get_args(hints[name])[1].dependency]
+        else:
+            raise TypeError(f"{route.path}: parameter {name} cannot be taken by a plain route")
+    if not role:
+        raise TypeError(f"{route.path}: a plain route checks the caller's token (a `caller` parameter)")
+    status, model, takes_request = route.status_code or 200, route.response_model, "request" in parameters
+
+    def parse(scope: Scope) -> dict[str, Any] | None:
+        if scope.get("query_string"):
+            return None
+        arguments = {}
+        for alias, value in scope["path_params"].items():
+            if not 1 <= value <= MAX_BIGINT:
+                return None
+            arguments[ids[alias]] = value
+        return arguments
+
+    async def answer(request: Request, caller: Principal, **arguments: Any) -> Response:
+        if role_check is not None:
+            role_check(caller)
+        if takes_request:
+            arguments["request"] = request
+        result = await route.endpoint(caller=caller, **arguments)
+        if isinstance(result, Response):
+            return result
+        if model is not None and not isinstance(result, model):
+            result = model.model_validate(result, from_attributes=True)
+        content = result.model_dump(mode="json", by_alias=True) if isinstance(result, BaseModel) else result
+        return FastJSONResponse(content, status_code=status)
+
+    install_plain_endpoint(
+        app,
+        route,
+        parse,
+        answer,
+        path=path,
+        method=next(iter(route.methods)),
+        with_caller=True,
+        body=body_model,
+        body_limit=body_limit,
+    )
+
+
+def install_plain_routes(app: FastAPI, router: APIRouter, names: Iterable[str]) -> None:
+    """`install_plain_route` for the routes of `router` whose functions are `names`, each path
+    parameter given an `:int` convertor (a plain route's path parameters are all ids)."""
+    by_name = {r.name: r for r in router.routes if isinstance(r, APIRoute)}
+    for name in names:
+        route = by_name[name]
+        install_plain_route(app, route, path=re.sub(r"\{(\w+)\}", r"{\1:int}", route.path))

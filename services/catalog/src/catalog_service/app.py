@@ -13,7 +13,7 @@ from catalog_service.service_layer.products import Products
 from catalog_service.service_layer.stock_takes import StockTakes
 from catalog_service.settings import CatalogSettings
 from commerce_kit.runtime import Runtime
-from commerce_kit.web import service_app
+from commerce_kit.web import install_plain_routes, service_app
 
 
 def create_app(settings: CatalogSettings | None = None) -> FastAPI:
@@ -40,4 +40,5 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         routers=[http.router, internal.router],
     )
     http.install_fast_routes(app)
+    install_plain_routes(app, internal.router, internal.PLAIN_ROUTES)
     return app

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from commerce_kit.outages import Outages
 from commerce_kit.runtime import Runtime
-from commerce_kit.web import service_app
+from commerce_kit.web import install_plain_routes, service_app
 from coupon_service.adapters.gate import Gate
 from coupon_service.domain.reservation import ReservationIds
 from coupon_service.entrypoints import http, internal, issue
@@ -70,4 +70,5 @@ def create_app(settings: CouponSettings | None = None) -> FastAPI:
         routers=[issue.router, http.router, internal.router],
     )
     issue.install_fast_route(app)
+    install_plain_routes(app, internal.router, internal.PLAIN_ROUTES)
     return app

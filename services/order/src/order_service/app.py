@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from commerce_kit.auth import ServiceToken
 from commerce_kit.clients import ServiceClient
 from commerce_kit.runtime import Runtime
-from commerce_kit.web import service_app
+from commerce_kit.web import install_plain_routes, service_app
 from order_service.adapters.catalog import Catalog
 from order_service.adapters.coupons import Coupons
 from order_service.adapters.payments import Payments
@@ -69,4 +69,5 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         routers=[http.router, internal.router],
     )
+    install_plain_routes(app, internal.router, internal.PLAIN_ROUTES)
     return app

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from commerce_kit import clients, idempotency, inbox
 from commerce_kit.ratelimit import RateLimiter
 from commerce_kit.runtime import Runtime
-from commerce_kit.web import service_app
+from commerce_kit.web import install_plain_routes, service_app
 from payment_service.adapters.services import Services
 from payment_service.entrypoints import http, internal
 from payment_service.entrypoints.consumers import DataPlatformDelivery, data_platform_consumer
@@ -60,4 +60,5 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         routers=[http.router, internal.router],
     )
+    install_plain_routes(app, internal.router, internal.PLAIN_ROUTES)
     return app

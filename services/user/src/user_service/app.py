@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from commerce_kit import idempotency
 from commerce_kit.runtime import Runtime
-from commerce_kit.web import service_app
+from commerce_kit.web import install_plain_routes, service_app
 from user_service.domain.wallet import WalletLimits
 from user_service.entrypoints import http, internal
 from user_service.entrypoints.consumers import transaction_history_consumers
@@ -44,4 +44,5 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         routers=[http.router, internal.router],
     )
+    install_plain_routes(app, internal.router, internal.PLAIN_ROUTES)
     return app

@@ -17,6 +17,10 @@ from commerce_kit.web import InternalCaller
 
 router = APIRouter(prefix="/internal/v1", tags=["internal: orders and the payment saga"])
 
+#: Every call of the saga (and of the order service), answered by its route's function ahead of
+#: FastAPI's machinery (commerce_kit.web.install_plain_route; docs/performance.md).
+PLAIN_ROUTES = ("lookup", "take", "take_outcome", "give_back")
+
 PaymentId = Annotated[int, path_id("paymentId")]
 MAX_LINES = 100
 

@@ -16,6 +16,10 @@ from coupon_service.service_layer.user_coupons import UserCoupons, UserCouponVie
 
 router = APIRouter(prefix="/internal/v1", tags=["internal: orders and the payment saga"])
 
+#: Every call of the saga (and of the order service), answered by its route's function ahead of
+#: FastAPI's machinery (commerce_kit.web.install_plain_route; docs/performance.md).
+PLAIN_ROUTES = ("user_coupon", "use", "restore")
+
 UserCouponId = Annotated[int, path_id("userCouponId")]
 
 

@@ -19,6 +19,10 @@ from order_service.service_layer.orders import Orders
 
 router = APIRouter(prefix="/internal/v1", tags=["internal: payment saga"])
 
+#: Every call of the saga (and of the order service), answered by its route's function ahead of
+#: FastAPI's machinery (commerce_kit.web.install_plain_route; docs/performance.md).
+PLAIN_ROUTES = ("read_order", "mark_paid", "mark_refunded")
+
 OrderId = Annotated[int, path_id("orderId")]
 
 

@@ -14,6 +14,10 @@ from payment_service.service_layer.payments import Payments
 
 router = APIRouter(prefix="/internal/v1", tags=["internal: refunds"])
 
+#: Every call of the saga (and of the order service), answered by its route's function ahead of
+#: FastAPI's machinery (commerce_kit.web.install_plain_route; docs/performance.md).
+PLAIN_ROUTES = ("refund",)
+
 
 @router.put(
     "/payments/{paymentId}/refund", response_model=PaymentOut, responses=problems(401, 403, 404, 409, 503)

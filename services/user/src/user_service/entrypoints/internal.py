@@ -15,6 +15,10 @@ from user_service.service_layer.wallets import Debit, Wallets
 
 router = APIRouter(prefix="/internal/v1", tags=["internal: payment saga"])
 
+#: Every call of the saga (and of the order service), answered by its route's function ahead of
+#: FastAPI's machinery (commerce_kit.web.install_plain_route; docs/performance.md).
+PLAIN_ROUTES = ("debit", "debit_outcome", "give_back")
+
 PaymentId = Annotated[int, path_id("paymentId")]
 
 
