@@ -11,7 +11,7 @@ from typing import Annotated
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import Field, StrictInt
 
@@ -20,7 +20,7 @@ from commerce_kit.auth import TokenVerifier
 from commerce_kit.errors import Conflict
 from commerce_kit.settings import LOCAL_JWT_SECRET
 from commerce_kit.testing import tokens
-from commerce_kit.web import InternalCaller, create_app, install_plain_route
+from commerce_kit.web import Caller, InternalCaller, create_app, install_plain_route
 
 
 class LineIn(ApiRequest):
@@ -59,6 +59,22 @@ def shop() -> tuple[object, list[str]]:
     async def outcome(payment_id: Annotated[int, path_id("paymentId")], caller: InternalCaller) -> dict:
         return {"payment_id": payment_id, "taken": 0, "note": None}  # validated into the model
 
+    @router.post("/payments", response_model=TakeOut, status_code=201)
+    async def pay(
+        body: TakeIn,
+        caller: Caller,
+        request: Request,
+        response: Response,
+        key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=8)] = None,
+    ) -> TakeOut:
+        lanes.append("fastapi" if request.url.query else "plain")
+        if key == "taken":
+            raise Conflict("The key is another request's", code="IDEMPOTENCY_KEY_REUSED")
+        response.headers["Location"] = f"/payments/{caller.user_id}"
+        if key == "replayed":
+            response.status_code = 200
+        return TakeOut(payment_id=caller.user_id, taken=len(body.lines), note=key)
+
     @asynccontextmanager
     async def nothing(app):
         yield
@@ -77,6 +93,7 @@ def shop() -> tuple[object, list[str]]:
     routes = {(r.path, *r.methods): r for r in router.routes if isinstance(r, APIRoute)}
     install_plain_route(app, routes[("/stock-takes/{paymentId}", "PUT")], path="/stock-takes/{paymentId:int}")
     install_plain_route(app, routes[("/stock-takes/{paymentId}", "GET")], path="/stock-takes/{paymentId:int}")
+    install_plain_route(app, routes[("/payments", "POST")], path="/payments")
     return app, lanes
 
 
@@ -140,6 +157,32 @@ async def test_both_lanes_answer_every_request_the_same(http, what, payment_id, 
     assert plain.status_code < 500
 
 
+PAY = b'{"lines": [{"optionId": 7, "quantity": 2}]}'
+PAYMENTS = [
+    ("no key", [], tokens.bearer(5)),
+    ("a key", [("Idempotency-Key", "k-1")], tokens.bearer(5)),
+    ("a key the route refuses", [("Idempotency-Key", "taken")], tokens.bearer(5)),
+    ("a key that sets the status", [("Idempotency-Key", "replayed")], tokens.bearer(5)),
+    ("a key too long", [("Idempotency-Key", "123456789")], tokens.bearer(5)),
+    ("a key twice", [("Idempotency-Key", "a"), ("Idempotency-Key", "b")], tokens.bearer(5)),
+    ("a service's token", [], tokens.service()),
+    ("no token", [], {}),
+]
+
+
+@pytest.mark.parametrize(("what", "keys", "token"), PAYMENTS, ids=[c[0] for c in PAYMENTS])
+async def test_headers_the_route_reads_and_sets_are_the_same_in_both_lanes(http, what, keys, token):
+    headers = [("Content-Type", "application/json"), *token.items(), *keys]
+    plain = await http.post("/payments", content=PAY, headers=headers)
+    routed = await http.post("/payments?via=fastapi", content=PAY, headers=headers)
+    assert plain.status_code == routed.status_code, (what, plain.text, routed.text)
+    assert plain.headers.get("location") == routed.headers.get("location")
+    assert plain.headers["content-type"] == routed.headers["content-type"]
+    assert plain.json() == routed.json() | (
+        {"instance": plain.json()["instance"]} if "instance" in plain.json() else {}
+    )
+
+
 async def test_well_formed_requests_take_the_plain_lane_and_the_rest_fastapis(http):
     service = JSON | tokens.service()
     taken = await http.put("/stock-takes/5", content=GOOD, headers=service)
@@ -168,3 +211,13 @@ def test_a_route_the_plain_lane_cannot_take_is_refused_at_install():
     for route in router.routes:
         with pytest.raises(TypeError):
             install_plain_route(app, route, path=route.path.replace("}", ":int}"))
+
+
+async def test_a_header_the_plain_lane_is_not_sure_of_goes_to_fastapi(http):
+    json = {"Content-Type": "application/json"} | tokens.bearer(5)
+    paid = await http.post("/payments", content=PAY, headers=json | {"Idempotency-Key": "k-2"})
+    assert paid.status_code == 201 and paid.headers["location"] == "/payments/5"
+    assert paid.json() == {"paymentId": 5, "taken": 1, "note": "k-2"}
+    too_long = await http.post("/payments", content=PAY, headers=json | {"Idempotency-Key": "123456789"})
+    assert too_long.status_code == 400 and too_long.json()["code"] == "VALIDATION_FAILED"
+    assert http.lanes == ["plain"]  # the one too long never reached the route

@@ -54,6 +54,9 @@ def main(
             loop="uvloop",
             http="httptools",
             access_log=False,
+            # Nothing here reads the client's address (rate limits are per user): uvicorn's
+            # X-Forwarded-For parsing would run on every request for nothing.
+            proxy_headers=False,
             log_config=None,
             timeout_graceful_shutdown=10,
             backlog=4096,

@@ -540,20 +540,35 @@ def install_plain_route(
     """Answer `route`'s well-formed requests ahead of the app's stack with the route's own function,
     for routes whose parameters are only: ids in the path (`path_id`, 1 to 2^63-1; `path` gives each
     an `:int` convertor), a JSON body model named `body`, the caller named `caller` (its dependency's
-    role check runs here too: `Caller`, `InternalCaller`, `Admin`) and the request. No query string.
-    The answer is rendered as FastAPI renders it: the response model, by alias, the route's status.
-    The internal API's hot calls (the saga's steps, the order's lookups), each of which cost its
-    service more in FastAPI's machinery than in its own work (docs/performance.md)."""
+    role check runs here too: `Caller`, `InternalCaller`, `Admin`), optional text headers with a
+    maximum length, the request, and the `response` whose headers the route may set. No query
+    string. The answer is rendered as FastAPI renders it: the response model, by alias, the route's
+    status, the headers it set. The hot calls (the saga's steps, the order's lookups, placing an
+    order and paying it) each cost their service more in FastAPI's machinery than in their own
+    work (docs/performance.md)."""
     hints = get_type_hints(route.endpoint, include_extras=True)
+    types = get_type_hints(route.endpoint)  # without Annotated's extras
     ids = {field.alias: field.name for field in route.dependant.path_params}
     for field in route.dependant.path_params:
         bounds = {type(m).__name__: m for m in field.field_info.metadata}
         if getattr(bounds.get("Ge"), "ge", None) != 1 or getattr(bounds.get("Le"), "le", None) != MAX_BIGINT:
             raise TypeError(f"{route.path}: path parameter {field.alias} is not a path_id")
+    headers: dict[bytes, tuple[str, int]] = {}  # header -> (parameter, maximum length)
+    for field in route.dependant.header_params:
+        longest = next(
+            (m.max_length for m in field.field_info.metadata if type(m).__name__ == "MaxLen"), None
+        )
+        if types[field.name] != (str | None) or longest is None or field.field_info.default is not None:
+            raise TypeError(f"{route.path}: header {field.alias} is not an optional text of a bounded length")
+        headers[field.alias.lower().encode("latin-1")] = (field.name, longest)
     body_model, role, role_check = None, False, None
     parameters = inspect.signature(route.endpoint).parameters
     for name in parameters:
-        if name in ids.values() or name == "request":
+        if (
+            name in ids.values()
+            or name in ("request", "response")
+            or any(h[0] == name for h in headers.values())
+        ):
             continue
         if name == "body" and isinstance(hints[name], type) and issubclass(hints[name], BaseModel):
             body_model = hints[name]
@@ -567,16 +582,27 @@ def install_plain_route(
             raise TypeError(f"{route.path}: parameter {name} cannot be taken by a plain route")
     if not role:
         raise TypeError(f"{route.path}: a plain route checks the caller's token (a `caller` parameter)")
-    status, model, takes_request = route.status_code or 200, route.response_model, "request" in parameters
+    status, model = route.status_code or 200, route.response_model
+    takes_request, takes_response = "request" in parameters, "response" in parameters
 
     def parse(scope: Scope) -> dict[str, Any] | None:
         if scope.get("query_string"):
             return None
-        arguments = {}
+        arguments: dict[str, Any] = {name: None for name, _ in headers.values()}
         for alias, value in scope["path_params"].items():
             if not 1 <= value <= MAX_BIGINT:
                 return None
             arguments[ids[alias]] = value
+        if headers:
+            seen = set()
+            for raw, value in scope["headers"]:
+                wanted = headers.get(raw)
+                if wanted is not None:
+                    text = value.decode("latin-1")
+                    if raw in seen or len(text) > wanted[1]:  # twice, or too long: FastAPI's answer
+                        return None
+                    seen.add(raw)
+                    arguments[wanted[0]] = text
         return arguments
 
     async def answer(request: Request, caller: Principal, **arguments: Any) -> Response:
@@ -584,13 +610,22 @@ def install_plain_route(
             role_check(caller)
         if takes_request:
             arguments["request"] = request
+        if takes_response:  # as FastAPI makes it: no status and no length of its own
+            arguments["response"] = sub = Response()
+            del sub.headers["content-length"]
+            sub.status_code = None  # type: ignore[assignment]
         result = await route.endpoint(caller=caller, **arguments)
         if isinstance(result, Response):
             return result
         if model is not None and not isinstance(result, model):
             result = model.model_validate(result, from_attributes=True)
         content = result.model_dump(mode="json", by_alias=True) if isinstance(result, BaseModel) else result
-        return FastJSONResponse(content, status_code=status)
+        response = FastJSONResponse(content, status_code=status)
+        if takes_response:
+            response.headers.raw.extend(sub.headers.raw)
+            if sub.status_code:
+                response.status_code = sub.status_code
+        return response
 
     install_plain_endpoint(
         app,

@@ -60,5 +60,6 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         routers=[http.router, internal.router],
     )
+    install_plain_routes(app, http.router, http.PLAIN_ROUTES)
     install_plain_routes(app, internal.router, internal.PLAIN_ROUTES)
     return app
