@@ -88,6 +88,11 @@ def test_an_event_round_trips_through_bytes():
         b'{"type": "SomethingElse"}',
         b'{"type": "PaymentCompleted", "version": 2}',
         b'{"type": "PaymentCompleted", "payment_id": "x"}',
+        b"[]",
+        b'"PaymentCompleted"',
+        b'{"type": 5}',
+        b'{"type": "PaymentCompleted", "version": "1"}',
+        b'{"type": "PaymentCompleted", "version": true}',
         b'{"type": "PaymentCompleted", "version": 1, "payment_id": 1, "order_id": 1, "user_id": 1,'
         b' "amount": -5, "items": [], "paid_at": "2026-01-01T00:00:00Z"}',
     ],

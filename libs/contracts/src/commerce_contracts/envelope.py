@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 
@@ -47,25 +48,25 @@ class UndecodableEvent(ValueError):
     """The bytes are not an event we understand: a poison message for the consumer."""
 
 
-class _Probe(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    type: str
-    version: int = 1
-
-
 def decode_event(raw: bytes | str, expected: type[Event] | tuple[type[Event], ...]) -> Any:
-    """Parse `raw` into one of the `expected` classes, chosen by its `type` member."""
+    """Parse `raw` into one of the `expected` classes, chosen by its `type` member. The envelope is
+    looked at with orjson, the event validated by its model from the bytes: a pydantic probe of the
+    envelope parsed every message twice (a sixth of the coupon issuer's CPU, make bench's backlog)."""
     classes = expected if isinstance(expected, tuple) else (expected,)
     try:
-        probe = _Probe.model_validate_json(raw)
-    except ValidationError as exc:
-        raise UndecodableEvent(f"not an event envelope: {exc.errors()[0]['msg']}") from exc
+        envelope = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UndecodableEvent(f"not an event envelope: invalid JSON ({exc})") from exc
+    kind = envelope.get("type") if isinstance(envelope, dict) else None
+    version = envelope.get("version", 1) if isinstance(envelope, dict) else None
+    if not isinstance(kind, str) or type(version) is not int:
+        raise UndecodableEvent("not an event envelope: it needs a type (text) and a version (a number)")
     for cls in classes:
-        if cls.type_name() == probe.type:
-            if probe.version > cls.VERSION:
-                raise UndecodableEvent(f"{probe.type} v{probe.version} is newer than v{cls.VERSION}")
+        if cls.type_name() == kind:
+            if version > cls.VERSION:
+                raise UndecodableEvent(f"{kind} v{version} is newer than v{cls.VERSION}")
             try:
                 return cls.model_validate_json(raw)
             except ValidationError as exc:
-                raise UndecodableEvent(f"invalid {probe.type}: {exc}") from exc
-    raise UndecodableEvent(f"unexpected event type {probe.type!r}")
+                raise UndecodableEvent(f"invalid {kind}: {exc}") from exc
+    raise UndecodableEvent(f"unexpected event type {kind!r}")
