@@ -3,20 +3,16 @@ route; both authenticated, both timed under the route's template, both with the 
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 
 from commerce_kit import metrics
-from commerce_kit.auth import Principal, TokenVerifier
+from commerce_kit.auth import Principal
 from commerce_kit.errors import Conflict
-from commerce_kit.settings import LOCAL_JWT_SECRET
 from commerce_kit.testing import tokens
-from commerce_kit.web import Caller, FastJSONResponse, create_app, install_plain_endpoint, plain_query
+from commerce_kit.testing.apps import bare_app, client_of
+from commerce_kit.web import Caller, FastJSONResponse, install_plain_endpoint, plain_query
 
 
 def shop() -> tuple[FastAPI, list[str]]:
@@ -53,20 +49,7 @@ def shop() -> tuple[FastAPI, list[str]]:
         served.append("plain")
         return await take(request, thing_id, caller)
 
-    @asynccontextmanager
-    async def nothing(app):
-        yield
-
-    app = create_app(
-        title="t",
-        description="t",
-        version="1",
-        service="kit-test",
-        verifier_factory=lambda: TokenVerifier(LOCAL_JWT_SECRET),
-        lifespan=nothing,
-        routers=[router],
-        readiness=lambda app: {},
-    )
+    app = bare_app(router, service="kit-test")
     routes = {(r.path, *r.methods): r for r in router.routes if isinstance(r, APIRoute)}
 
     def parse(scope):
@@ -93,12 +76,9 @@ def shop() -> tuple[FastAPI, list[str]]:
 @pytest.fixture
 async def http():
     app, served = shop()
-    async with LifespanManager(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://kit"
-        ) as client:
-            client.served = served
-            yield client
+    async with client_of(app) as client:
+        client.served = served
+        yield client
 
 
 def timed(status: str) -> float:

@@ -5,22 +5,18 @@ answers must be the same, whatever the request."""
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from typing import Annotated
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import Field, StrictInt
 
 from commerce_kit.api import ApiRequest, ApiResponse, BodyId, path_id
-from commerce_kit.auth import TokenVerifier
 from commerce_kit.errors import Conflict
-from commerce_kit.settings import LOCAL_JWT_SECRET
 from commerce_kit.testing import tokens
-from commerce_kit.web import Caller, InternalCaller, create_app, install_plain_route
+from commerce_kit.testing.apps import bare_app, client_of
+from commerce_kit.web import Caller, InternalCaller, install_plain_route
 
 
 class LineIn(ApiRequest):
@@ -75,21 +71,7 @@ def shop() -> tuple[object, list[str]]:
             response.status_code = 200
         return TakeOut(payment_id=caller.user_id, taken=len(body.lines), note=key)
 
-    @asynccontextmanager
-    async def nothing(app):
-        yield
-
-    app = create_app(
-        title="t",
-        description="t",
-        version="1",
-        service="kit-plain-route",
-        verifier_factory=lambda: TokenVerifier(LOCAL_JWT_SECRET),
-        lifespan=nothing,
-        routers=[router],
-        readiness=lambda app: {},
-        body_limit=2048,
-    )
+    app = bare_app(router, service="kit-plain-route", body_limit=2048)
     routes = {(r.path, *r.methods): r for r in router.routes if isinstance(r, APIRoute)}
     install_plain_route(app, routes[("/stock-takes/{paymentId}", "PUT")], path="/stock-takes/{paymentId:int}")
     install_plain_route(app, routes[("/stock-takes/{paymentId}", "GET")], path="/stock-takes/{paymentId:int}")
@@ -100,12 +82,9 @@ def shop() -> tuple[object, list[str]]:
 @pytest.fixture
 async def http():
     app, lanes = shop()
-    async with LifespanManager(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://kit"
-        ) as client:
-            client.lanes = lanes
-            yield client
+    async with client_of(app) as client:
+        client.lanes = lanes
+        yield client
 
 
 JSON = {"Content-Type": "application/json"}

@@ -1,7 +1,5 @@
 """Traces cross HTTP and Kafka: the context travels in headers, spans are recorded."""
 
-from contextlib import asynccontextmanager
-
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import APIRouter
@@ -10,7 +8,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from commerce_kit import telemetry
-from commerce_kit.auth import TokenVerifier
 
 EXPORTER = InMemorySpanExporter()
 
@@ -30,7 +27,8 @@ async def test_http_requests_are_traced_when_tracing_is_on():
     from fastapi.routing import APIRoute
 
     from commerce_kit.auth import mint_token
-    from commerce_kit.web import FastJSONResponse, create_app, install_plain_endpoint
+    from commerce_kit.testing.apps import bare_app
+    from commerce_kit.web import FastJSONResponse, install_plain_endpoint
 
     telemetry.configure_tracing("kit-test", None, processor=SimpleSpanProcessor(EXPORTER))
     router = APIRouter()
@@ -39,20 +37,7 @@ async def test_http_requests_are_traced_when_tracing_is_on():
     async def traced() -> dict:
         return {"trace": f"{trace.get_current_span().get_span_context().trace_id:032x}"}
 
-    @asynccontextmanager
-    async def nothing(app):
-        yield
-
-    app = create_app(
-        title="t",
-        description="t",
-        version="1",
-        service="kit-test",
-        verifier_factory=lambda: TokenVerifier("x" * 32),
-        lifespan=nothing,
-        routers=[router],
-        readiness=lambda app: {},
-    )
+    app = bare_app(router, service="kit-test", secret="x" * 32)
     route = next(r for r in router.routes if isinstance(r, APIRoute))
 
     async def plain(request, caller) -> FastJSONResponse:
