@@ -62,3 +62,17 @@ def test_a_services_worker_runs_beside_its_api_with_its_own_port_and_settings(tm
     )
     assert issuer[1]["SERVICE_PORT_BASE"] == "18200"  # instance 2's own base, as its API's
     assert "coupon_service" in issuer[0] and "serve" in issuer[0]
+
+
+def test_quiet_ports_are_free_and_below_the_ports_outgoing_connections_take():
+    """The bench and the fault tests choose their listening ports there: a port the kernel picked
+    for a listener was once taken by one of the suite's own outgoing connections first."""
+    from devstack.services import SUITE
+    from devstack.system import _ephemeral_floor, port_free, quiet_port, quiet_run
+
+    floor = _ephemeral_floor()
+    offsets = [o for s in SUITE for o in s.offsets]
+    for _ in range(20):
+        base = quiet_run(offsets)
+        assert base + max(offsets) < floor and all(port_free(base + o) for o in offsets)
+        assert quiet_port() < floor

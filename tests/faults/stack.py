@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import re
 import secrets
 import time
@@ -29,7 +28,7 @@ from devstack import infra
 from devstack.infra import OwnServer
 from devstack.launcher import Suite
 from devstack.services import BALANCER_OFFSET, INSTANCE_STRIDE, SUITE
-from devstack.system import free_port, port_free
+from devstack.system import quiet_port, quiet_run
 
 #: What every fault suite runs with, beside the ports and servers: generous per-user rates (the
 #: loads retry), small database pools (twelve processes share one PostgreSQL with other work), and
@@ -46,43 +45,16 @@ SUITE_SETTINGS = {
 }
 
 
-def _ephemeral_floor() -> int:
-    """The lowest port the kernel hands out to outgoing connections: the suite's own connections
-    to PostgreSQL, Redis and Kafka take ports from there while it starts, so listening ports are
-    chosen below it, where nobody else's connection can take one first."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-_FLOOR = 20_000
-
-
-def quiet_port() -> int:
-    """A free listening port below the ephemeral range."""
-    for _ in range(500):
-        port = random.randrange(_FLOOR, _ephemeral_floor())
-        if port_free(port):
-            return port
-    return free_port()
-
-
 def port_layout(instances: int) -> dict[str, str]:
     """GATEWAY_PORT, SERVICE_PORT_BASE (and, with N instances, the other instances' bases and the
     balancers' base) such that every port of the layout is free right now, below the ephemeral range."""
-    top = _ephemeral_floor() - INSTANCE_STRIDE * instances - 10
-    for _ in range(500):
-        base = random.randrange(_FLOOR, top)
-        bases = [base + INSTANCE_STRIDE * k for k in range(instances)]
-        ports = [b + o for b in bases for s in SUITE for o in s.offsets]
-        if instances > 1:
-            ports += [base + BALANCER_OFFSET + s.offset for s in SUITE]
-        if all(port_free(p) for p in ports):
-            layout = {"GATEWAY_PORT": str(quiet_port()), "SERVICE_PORT_BASE": str(base)}
-            layout |= {f"SERVICE_PORT_BASE_{k + 1}": str(b) for k, b in enumerate(bases) if k}
-            return layout
-    raise RuntimeError("no free run of service ports found")
+    offsets = [INSTANCE_STRIDE * k + o for k in range(instances) for s in SUITE for o in s.offsets]
+    if instances > 1:
+        offsets += [BALANCER_OFFSET + s.offset for s in SUITE]
+    base = quiet_run(offsets)
+    layout = {"GATEWAY_PORT": str(quiet_port()), "SERVICE_PORT_BASE": str(base)}
+    layout |= {f"SERVICE_PORT_BASE_{k + 1}": str(base + INSTANCE_STRIDE * k) for k in range(1, instances)}
+    return layout
 
 
 #: The suites running now: when a test fails, conftest.py shows what their services said last.

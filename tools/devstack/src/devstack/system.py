@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import subprocess
 import time
@@ -129,6 +130,39 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands out to outgoing connections: a suite's own connections to
+    PostgreSQL, Redis and Kafka take ports from there while it starts, so listening ports are
+    chosen below it, where nobody else's connection can take one first."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_QUIET_FLOOR = 20_000
+
+
+def quiet_port() -> int:
+    """A free listening port below the ephemeral range (`free_port` picks one inside it, which an
+    outgoing connection may take before the listener binds it: "address already in use")."""
+    for _ in range(500):
+        port = random.randrange(_QUIET_FLOOR, _ephemeral_floor())
+        if port_free(port):
+            return port
+    return free_port()
+
+
+def quiet_run(offsets: Sequence[int]) -> int:
+    """A base port below the ephemeral range such that base + each of `offsets` is free right now."""
+    top = _ephemeral_floor() - max(offsets, default=0) - 10
+    for _ in range(500):
+        base = random.randrange(_QUIET_FLOOR, top)
+        if all(port_free(base + o) for o in offsets):
+            return base
+    raise RuntimeError("no free run of ports found below the ephemeral range")
 
 
 # -------------------------------------------------------------------------------------------- waits
