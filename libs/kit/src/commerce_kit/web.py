@@ -268,6 +268,7 @@ def create_app(
             401: {"description": "Missing or invalid token (problem+json)"},
         },
     )
+    app.body_limit = body_limit  # the plain lane's limit too
     install_problem_handlers(app)
     app.include_router(health_router())
     for router in routers:
@@ -382,6 +383,7 @@ class ServiceApp(FastAPI):
     def __init__(self, *args: Any, service: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.service = service
+        self.body_limit = DEFAULT_BODY_LIMIT
         self.plain_endpoints: list[PlainEndpoint] = []
         self._plain_lane: ASGIApp = self._answer_plain
         self._timers: dict[tuple[str, str, int], Any] = {}
@@ -525,9 +527,7 @@ _ROLE_CHECKS: dict[Callable[..., Any], Callable[[Principal], None] | None] = {
 }
 
 
-def install_plain_route(
-    app: FastAPI, route: APIRoute, *, path: str, body_limit: int = DEFAULT_BODY_LIMIT
-) -> None:
+def install_plain_route(app: FastAPI, route: APIRoute, *, path: str) -> None:
     """Answer `route`'s well-formed requests ahead of the app's stack with the route's own function,
     for routes whose parameters are only: ids in the path (`path_id`, 1 to 2^63-1; `path` gives each
     an `:int` convertor), a JSON body model named `body`, the caller named `caller` (its dependency's
@@ -627,7 +627,7 @@ def install_plain_route(
         method=next(iter(route.methods)),
         with_caller=True,
         body=body_model,
-        body_limit=body_limit,
+        body_limit=getattr(app, "body_limit", DEFAULT_BODY_LIMIT),  # the app's, as its middleware's
     )
 
 
