@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1", tags=["orders"])
 
 #: The shop's hot calls, answered by their route's function ahead of FastAPI's machinery
 #: (commerce_kit.web.install_plain_route; docs/performance.md).
-PLAIN_ROUTES = ('place_order',)
+PLAIN_ROUTES = ("place_order",)
 
 OrderId = Annotated[int, path_id("orderId")]
 UserId = Annotated[int, path_id("userId")]

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1", tags=["payments"])
 
 #: The shop's hot calls, answered by their route's function ahead of FastAPI's machinery
 #: (commerce_kit.web.install_plain_route; docs/performance.md).
-PLAIN_ROUTES = ('pay',)
+PLAIN_ROUTES = ("pay",)
 
 
 def payments(request: Request) -> Payments:
