@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
 
+import asyncpg
 import pytest
 import pytest_asyncio
 
+from commerce_kit.db import create_pool
 from commerce_kit.messaging import ensure_topics, suite_topics
 from commerce_kit.settings import ServiceSettings
 
@@ -24,3 +29,24 @@ async def fresh_topics(infra, namespace) -> str:
     prefix = f"{namespace}.{secrets.token_hex(3)}."
     await ensure_topics(infra.kafka_bootstrap, suite_topics(prefix))
     return prefix
+
+
+@asynccontextmanager
+async def _schema_pool(database_url: str, schema: str, ddl: str) -> AsyncIterator[asyncpg.Pool]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(ddl)
+    finally:
+        await conn.close()
+    pool = await create_pool(database_url, schema, application_name="kit-test")
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture(scope="session")
+def schema_pool(test_database_url):
+    """`async with schema_pool(schema, ddl) as pool`: a pool on `schema` (first on its search path),
+    after running `ddl`, which creates it."""
+    return partial(_schema_pool, test_database_url)

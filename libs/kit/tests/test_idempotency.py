@@ -2,7 +2,6 @@
 
 import asyncio
 
-import asyncpg
 import pytest
 import pytest_asyncio
 
@@ -18,15 +17,9 @@ CREATE TABLE IF NOT EXISTS kit_idem.idempotency_keys (
 
 
 @pytest_asyncio.fixture(scope="module")
-async def pool(test_database_url):
-    from commerce_kit.db import create_pool
-
-    conn = await asyncpg.connect(test_database_url)
-    await conn.execute(DDL)
-    await conn.close()
-    pool = await create_pool(test_database_url, "kit_idem", application_name="kit-test")
-    yield pool
-    await pool.close()
+async def pool(schema_pool):
+    async with schema_pool("kit_idem", DDL) as pool:
+        yield pool
 
 
 async def test_the_owner_completes_and_a_retry_replays(pool):

@@ -2,7 +2,6 @@
 
 import uuid
 
-import asyncpg
 import pytest_asyncio
 
 from commerce_kit import inbox
@@ -16,15 +15,9 @@ CREATE TABLE IF NOT EXISTS kit_inbox.inbox (
 
 
 @pytest_asyncio.fixture(scope="module")
-async def pool(test_database_url):
-    from commerce_kit.db import create_pool
-
-    conn = await asyncpg.connect(test_database_url)
-    await conn.execute(DDL)
-    await conn.close()
-    pool = await create_pool(test_database_url, "kit_inbox", application_name="kit-test")
-    yield pool
-    await pool.close()
+async def pool(schema_pool):
+    async with schema_pool("kit_inbox", DDL) as pool:
+        yield pool
 
 
 async def test_a_batch_is_remembered_once_and_per_consumer(pool):

@@ -149,7 +149,6 @@ class OutboxRelay:
         self._failures: dict[int, int] = {}
         self._owned: set[int] = set()
         self._renew_at = 0.0  # loop time
-        self._more = False  # the last cycle left rows behind: a full batch, or a failure
 
     async def run(self) -> None:
         """Relay until cancelled."""
@@ -157,8 +156,7 @@ class OutboxRelay:
         try:
             await listener.add_listener(self.channel, self._on_notify)
             while True:
-                await self.cycle()
-                if not self._more:  # caught up: wait for more
+                if not await self.cycle():  # caught up: wait for more
                     # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
                     # arrives as the awaited task finishes, and the relay would never stop.
                     with contextlib.suppress(TimeoutError):
@@ -175,17 +173,16 @@ class OutboxRelay:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def cycle(self) -> int:
-        """Renew the leases when due, then publish one batch from the owned buckets. Returns rows
-        published."""
+    async def cycle(self) -> bool:
+        """Renew the leases when due, then publish one batch from the owned buckets. True when it
+        left rows behind (a full batch, or a failure): the next cycle may start at once."""
         now = asyncio.get_running_loop().time()
         if now >= self._renew_at:
             self._owned = await self._renew_leases()
             # Well before they lapse: a batch needs `publish_timeout` of lease left to start.
             self._renew_at = now + self.lease_seconds / 3
         ready = [b for b in sorted(self._owned) if self._backoff_until.get(b, 0) <= now]
-        self._more = False
-        return await self._publish(ready) if ready else 0
+        return await self._publish(ready) if ready else False
 
     async def _renew_leases(self) -> set[int]:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -236,10 +233,11 @@ class OutboxRelay:
                     self.owner,
                 )
 
-    async def _publish(self, buckets: list[int]) -> int:
+    async def _publish(self, buckets: list[int]) -> bool:
         """The next rows of these buckets, in id order (so in order within each bucket), each read
         only while its lease has `publish_timeout` left; published, then deleted once acknowledged.
-        On a failure the failed row's bucket backs off; rows after it are read again next time."""
+        On a failure the failed row's bucket backs off; rows after it are read again next time.
+        True when rows were left behind (as `cycle`)."""
         async with self.pool.acquire() as conn:
             rows = [
                 _Row(r["id"], r["bucket"], r["topic"], r["key"], r["payload"], r["headers"], r["attempts"])
@@ -258,9 +256,8 @@ class OutboxRelay:
                 )
             ]
         if not rows:
-            return 0
+            return False
         sent, error = await self._send(rows)
-        self._more = len(rows) == self.batch_size or error is not None
         if sent:
             await self.pool.execute(
                 "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r.id for r in rows[:sent]]
@@ -270,7 +267,7 @@ class OutboxRelay:
             self._failures.pop(bucket, None)
         if error is not None:
             await self._failed(rows[sent], error)
-        return sent
+        return len(rows) == self.batch_size or error is not None
 
     async def _send(self, rows: list[_Row]) -> tuple[int, BaseException | None]:
         """Publish in order; returns how many leading rows Kafka acknowledged, and the first error.
