@@ -3,8 +3,9 @@ server in the same run, on a scratch database dropped afterwards:
 
 - `hot_row`: the naive first-come-first-served issue, one `UPDATE ... remaining - 1` of a single row
   per copy (sql/hot_row.sql): what the coupon pipeline's batch settlement is measured against;
-- `payment`: the SQL the services run for one payment, in their transactions (sql/payment.sql),
-  on tables made by the services' own migrations: the payment saga's floor of database work.
+- `payment`: the SQL the services run for one order and its payment, in their transactions
+  (sql/payment.sql), on tables made by the services' own migrations: the floor of database work
+  under make bench's order + payment flows.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 SQL = Path(__file__).parent / "sql"
-#: The services whose schemas one payment touches, with their packages (for `migrate`).
+#: The services whose schemas one order and its payment touch, with their packages (for `migrate`).
 PAYMENT_SCHEMAS = {
     "user": "user_service",
     "catalog": "catalog_service",
@@ -187,13 +188,6 @@ INSERT INTO coupons.user_coupons (user_id, coupon_id, name, discount_type, disco
         issued_at, expires_at)
     SELECT g, 1, 'pgbench', 'FIXED', 1000, 'ISSUED', now(), now() + interval '30 days'
     FROM generate_series(1, {rows}) g;
-INSERT INTO orders.orders (user_id, status, total_amount, discount_amount, pay_amount)
-    SELECT 1 + g % {users}, 'PENDING_PAYMENT', 10000, 1000, 9000 FROM generate_series(1, {rows}) g;
-INSERT INTO orders.order_lines (order_id, line_no, product_id, option_id, product_name, option_name,
-        unit_price, quantity, line_amount)
-    SELECT id, 1, 1 + id % {options}, 1 + id % {options}, 'pgbench', 'only', 10000, 1, 10000
-    FROM orders.orders;
-CREATE SEQUENCE benchpg.orders MAXVALUE {rows};
 CREATE SEQUENCE benchpg.user_coupons MAXVALUE {rows};
 ANALYZE;
 """
@@ -208,7 +202,7 @@ def payment(
     options: int = 1000,
     coupon_pct: int = 100,
     rows: int = 100_000,
-    name: str = "pgbench: one payment's SQL",
+    name: str = "pgbench: one order + payment's SQL",
 ) -> PgbenchResult:
     """sql/payment.sql, `clients` at once. `options=1`: every payment buys the same option (the hot
     option variant); `coupon_pct`: the share of payments that use a coupon, as in the scenario."""

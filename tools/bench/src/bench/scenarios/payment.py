@@ -2,8 +2,8 @@
 coupon on their first order) and pays it with an Idempotency-Key, through the gateway. Two variants:
 many buyers over many options, and the hot option (everyone buys the same option, so every saga
 queues on one row lock in the catalog). Each gets a ceiling (closed loop) in paid/s and latencies at
-half of it (open model), and is compared with pgbench running the same payments' SQL
-(sql/payment.sql) in the same run. Afterwards the money and stock invariants of
+half of it (open model), and is compared with pgbench running the same flows' SQL, the order's
+and the payment's (sql/payment.sql), in the same run. Afterwards the money and stock invariants of
 tests/e2e/test_payments.py are checked."""
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def run(ctx: Context) -> None:
         options=len(options),
         coupon_pct=coupon_pct,
         rows=rows,
-        name="pgbench: one payment's SQL (many options)",
+        name="pgbench: one order + payment's SQL (many options)",
     )
     base_hot = pgbench.payment(
         ctx.stack.database_url,
@@ -149,7 +149,7 @@ def run(ctx: Context) -> None:
         options=1,
         coupon_pct=coupon_pct,
         rows=rows,
-        name="pgbench: one payment's SQL (one option)",
+        name="pgbench: one order + payment's SQL (one option)",
     )
     for base, key in ((base_many, "pgbench.payment"), (base_hot, "pgbench.payment_hot")):
         ctx.add(
