@@ -140,13 +140,9 @@ class GoneAfterTheCommit:
             self.failures -= 1
             raise redis_errors.ConnectionError("Connection reset by peer")
 
-    async def give_back(self, coupon_id: int, reservation_ids: list[str]) -> int:
+    async def finish(self, coupon_id: int, give_back: list[str], settled: list[str]) -> int:
         await self._away()
-        return await self.gate.give_back(coupon_id, reservation_ids)
-
-    async def settled(self, coupon_id: int, reservation_ids: list[str]) -> None:
-        await self._away()
-        await self.gate.settled(coupon_id, reservation_ids)
+        return await self.gate.finish(coupon_id, give_back, settled)
 
 
 async def test_redis_away_right_after_the_commit_leaves_the_gate_right_once_it_is_back(

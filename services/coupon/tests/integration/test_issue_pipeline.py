@@ -106,6 +106,24 @@ async def test_marks_written_into_an_emptied_redis_bring_back_the_dedupe_with_it
     assert 0 < await gate_redis.ttl(key) <= RESERVATIONS_TTL
 
 
+async def test_finishing_a_batch_gives_back_each_unit_once_and_releases_the_settled_ones(
+    fresh_id, gate_redis
+):
+    """After a batch: units of reservations that got no copy go back (once, however often the batch
+    is finished again: a redelivery), units that became copies only leave the "taken" set."""
+    from coupon_service.adapters.gate import Gate
+
+    gate, coupon_id = Gate(gate_redis), fresh_id()
+    await gate.rebuild(coupon_id, 3)
+    assert await gate.take(coupon_id, ["won-1", "won-2", "lost"]) == [True, True, True]
+    assert await gate.counter(coupon_id) == 0
+    for time_, expected in ((1, 1), (2, 0)):  # the second time: a redelivered batch, nothing to give
+        given = await gate.finish(coupon_id, ["lost", "never-took"], ["won-1", "won-2"])
+        assert given == expected, time_
+        assert await gate.counter(coupon_id) == 1
+    assert await gate_redis.scard(f"coupon:{{{coupon_id}}}:taken") == 0
+
+
 async def test_a_sold_out_coupon_is_refused_at_once_once_the_gate_knows(
     client, new_coupon, fresh_id, problem
 ):

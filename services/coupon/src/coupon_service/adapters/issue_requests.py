@@ -43,13 +43,20 @@ async def settled(conn: asyncpg.Connection | asyncpg.Pool, reservation_ids: list
 
 
 async def lock_coupon(conn: asyncpg.Connection, coupon_id: int) -> tuple[CouponPolicy, int] | None:
-    """The policy and its remaining copies, the row locked until the transaction ends."""
+    """The policy and its remaining copies, the row locked until the transaction ends and stamped as
+    settled now (the reconciler's list, `active_coupons`)."""
     row = await conn.fetchrow(
-        "SELECT name, discount_type, discount_value, max_discount_amount, target_product_id, total_quantity,"
-        " valid_days, issue_start_at, issue_end_at, remaining FROM coupons WHERE id = $1 FOR UPDATE",
+        "UPDATE coupons SET last_settled_at = now() WHERE id = $1"
+        " RETURNING name, discount_type, discount_value, max_discount_amount, target_product_id,"
+        " total_quantity, valid_days, issue_start_at, issue_end_at, remaining",
         coupon_id,
     )
     return None if row is None else (policy_of(row), row["remaining"])
+
+
+async def stamp_settled(conn: asyncpg.Connection, coupon_id: int) -> None:
+    """A reservation of the coupon was settled outside a batch (`lock_coupon` stamps the batches)."""
+    await conn.execute("UPDATE coupons SET last_settled_at = now() WHERE id = $1", coupon_id)
 
 
 async def remaining(conn: asyncpg.Connection | asyncpg.Pool, coupon_id: int) -> int | None:
@@ -67,16 +74,22 @@ async def holders(conn: asyncpg.Connection, coupon_id: int, user_ids: list[int])
 
 
 async def issue_copies(conn: asyncpg.Connection, coupon_id: int, copies: list[UserCoupon]) -> dict[int, int]:
-    """Insert the copies and take as many from the coupon's remaining, in one round trip each.
-    Returns user id -> copy id. The caller holds the coupon's row lock and has checked `remaining`."""
+    """Insert the copies and take as many from the coupon's remaining, in one statement. Returns user
+    id -> copy id. The caller holds the coupon's row lock and has checked `remaining`."""
     if not copies:
         return {}
     terms = copies[0].terms
     rows = await conn.fetch(
         """
+        WITH taken AS (
+            UPDATE coupons SET remaining = remaining - cardinality($1::bigint[])
+            WHERE id = $2 AND remaining >= cardinality($1::bigint[])
+            RETURNING id
+        )
         INSERT INTO user_coupons (user_id, coupon_id, name, discount_type, discount_value,
             max_discount_amount, target_product_id, status, issued_at, expires_at)
         SELECT u, $2, $3, $4, $5, $6, $7, 'ISSUED', $8, $9 FROM unnest($1::bigint[]) AS u
+        WHERE EXISTS (SELECT FROM taken)
         RETURNING user_id, id
         """,
         [c.user_id for c in copies],
@@ -89,27 +102,28 @@ async def issue_copies(conn: asyncpg.Connection, coupon_id: int, copies: list[Us
         copies[0].issued_at,
         copies[0].expires_at,
     )
-    taken = await conn.fetchval(
-        "UPDATE coupons SET remaining = remaining - $2 WHERE id = $1 AND remaining >= $2 RETURNING true",
-        coupon_id,
-        len(copies),
-    )
-    if not taken:  # cannot happen under the row lock; refuse rather than over-issue
+    if len(rows) != len(copies):  # cannot happen under the row lock; refuse rather than over-issue
         raise RuntimeError(f"coupon {coupon_id} has fewer copies left than were just issued")
     return {r["user_id"]: r["id"] for r in rows}
 
 
-async def record(conn: asyncpg.Connection, rows: list[Settled], requested_at: dict[str, datetime]) -> None:
+async def record(
+    conn: asyncpg.Connection, rows: list[Settled], requested_at: dict[str, datetime], *, fresh: bool = False
+) -> None:
     """Every outcome of a batch in one statement (arrays, not one bound row each: a flood settles
-    thousands a second)."""
+    thousands a second). An outcome recorded already is kept, unless `fresh`: the caller found none
+    of these recorded (`settled`) and decided each once, so one recorded since (by a consumer that
+    lost the partition but not the race) fails the statement and its transaction, and the batch is
+    tried again, to find it settled. ON CONFLICT's speculative insert cost some 0.9 µs of
+    PostgreSQL's time per row, a quarter of the insert's (50,000 rows)."""
     await conn.execute(
         """
         INSERT INTO issue_requests
             (reservation_id, coupon_id, user_id, status, reason, user_coupon_id, requested_at)
         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[],
                              $7::timestamptz[])
-        ON CONFLICT (reservation_id) DO NOTHING
-        """,
+        """
+        + ("" if fresh else " ON CONFLICT (reservation_id) DO NOTHING"),
         [s.reservation_id for s in rows],
         [s.coupon_id for s in rows],
         [s.user_id for s in rows],
@@ -125,11 +139,7 @@ async def active_coupons(
 ) -> list[tuple[int, int]]:
     """(coupon id, remaining) of the coupons with requests settled lately: the ones to reconcile."""
     rows = await conn.fetch(
-        """
-        SELECT c.id, c.remaining FROM coupons c
-        WHERE EXISTS (SELECT FROM issue_requests r WHERE r.coupon_id = c.id
-                      AND r.settled_at > now() - make_interval(secs => $1))
-        """,
+        "SELECT id, remaining FROM coupons WHERE last_settled_at > now() - make_interval(secs => $1)",
         since_seconds,
     )
     return [(r["id"], r["remaining"]) for r in rows]

@@ -10,7 +10,8 @@ section 3, the seed's flow, many requests per round trip):
    (`domain.reservation.decide`), the copies inserted, `remaining` decremented (never below 0), and
    every outcome recorded;
 4. units taken at the gate by reservations that got no copy go back to the gate (idempotent per
-   reservation), and the units that became copies are released from the gate's "taken" set.
+   reservation), and the units that became copies are released from the gate's "taken" set, in
+   one script.
 
 A crash anywhere leaves the batch unacknowledged: it is read again and the steps above make the
 second pass do exactly what the first one did not.
@@ -18,6 +19,7 @@ second pass do exactly what the first one did not.
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -78,8 +80,9 @@ class Settlement:
         # The others took no unit in this pass, but one may hold a unit from an earlier pass (a
         # redelivery, its user a holder since): it goes back (a no-op for a reservation holding none).
         give_back += [e.reservation_id for e in fresh if e.reservation_id not in units]
-        await self.gate.give_back(coupon_id, give_back)
-        await self.gate.settled(coupon_id, [o.reservation_id for o in outcomes if o.status is Status.ISSUED])
+        await self.gate.finish(
+            coupon_id, give_back, [o.reservation_id for o in outcomes if o.status is Status.ISSUED]
+        )
         self._count(outcomes)
 
     async def _candidates(self, coupon_id: int, fresh: list[CouponIssueRequested]) -> list[str]:
@@ -146,18 +149,25 @@ class Settlement:
                 )
                 for d in decisions
             ]
-            await sql.record(conn, outcomes, requested_at)
+            # `decide` decided each reservation once (the same one may come twice in a batch).
+            await sql.record(conn, outcomes, requested_at, fresh=locked is not None)
         return outcomes, [d.reservation_id for d in decisions if d.gives_back_unit]
 
     async def _release(self, coupon_id: int, done: list[Settled]) -> None:
         """Units still at the gate for reservations settled earlier (a crash after the commit)."""
-        await self.gate.give_back(coupon_id, [s.reservation_id for s in done if s.status is Status.REJECTED])
-        await self.gate.settled(coupon_id, [s.reservation_id for s in done if s.status is Status.ISSUED])
+        await self.gate.finish(
+            coupon_id,
+            [s.reservation_id for s in done if s.status is Status.REJECTED],
+            [s.reservation_id for s in done if s.status is Status.ISSUED],
+        )
 
     @staticmethod
     def _count(outcomes: list[Settled]) -> None:
-        for o in outcomes:
-            SETTLED.labels(o.status.value, o.reason.value if o.reason else "").inc()
+        # One `labels()` per kind of outcome, not per outcome: it takes a lock and builds a key on
+        # every call, thousands of times a second in a flood.
+        kinds = collections.Counter((o.status.value, o.reason.value if o.reason else "") for o in outcomes)
+        for (status, reason), n in kinds.items():
+            SETTLED.labels(status, reason).inc(n)
 
     # --- the dead-letter hook and the safety net -----------------------------------------------------
 
@@ -171,6 +181,7 @@ class Settlement:
         )
         async with self.pool.acquire() as conn:
             await sql.record(conn, [outcome], {event.reservation_id: event.requested_at})
+            await sql.stamp_settled(conn, event.coupon_id)
         await self.gate.give_back(event.coupon_id, [event.reservation_id])
         self._count([outcome])
 
