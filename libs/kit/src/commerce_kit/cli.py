@@ -75,8 +75,8 @@ def tune_gc(app_module: str) -> None:
     token cache, the imported frameworks' classes and schemas), every hundred of those: a tax on
     every request and a pause now and then. So: what importing the app made is frozen (never
     scanned again: it lives as long as the process), and collections are rarer. Measured with make
-    bench (docs/performance.md, 2026-12-02): the coupon 202 line 9,824-10,316 -> 11,147-11,205/s
-    and its p99 at half rate 48-163 -> 16-28 ms, the payments 182-183 -> 190 paid/s, the
+    bench (docs/performance.md, 2026-12-02): the coupon 202 line 9,824-10,316 -> 10,657-11,205/s
+    and its p99 at half rate 48-163 -> 12-28 ms, the payments 182-183 -> 187-190 paid/s, the
     liveness answers a few percent."""
     importlib.import_module(app_module)
     gc.collect()
