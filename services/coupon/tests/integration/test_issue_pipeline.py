@@ -307,6 +307,58 @@ async def test_a_redis_flush_in_the_middle_of_the_flood_breaks_nothing(
     assert GATE_REBUILT._value.get() > rebuilt_before  # the flush hit while requests were being settled
 
 
+async def test_a_batch_another_consumer_settled_meanwhile_keeps_its_outcomes(
+    app, pool, gate_redis, new_coupon, fresh_id, monkeypatch
+):
+    """Two consumers on one batch (the one that had the partition a moment ago, and this one, which
+    found the batch unsettled just before the other committed): this one's insert of new outcomes
+    meets the other's, and it decides again under the lock, keeping them. Nothing is issued twice,
+    no unit is left taken."""
+    from coupon_service.adapters import issue_requests
+    from coupon_service.service_layer.settlement import Settlement
+
+    settlement, ids = app.state.settlement, app.state.reservations.ids
+    coupon = (await new_coupon(totalQuantity=2))["id"]
+    batch = [
+        CouponIssueRequested(
+            reservation_id=ids.new(coupon, user),
+            user_id=user,
+            coupon_id=coupon,
+            requested_at=datetime.now(UTC),
+        )
+        for user in (fresh_id(), fresh_id(), fresh_id())
+    ]
+    rids = [e.reservation_id for e in batch]
+    await Settlement(pool, settlement.gate).settle(batch)  # the other consumer
+    recorded = await pool.fetch(
+        "SELECT reservation_id, status, reason, user_coupon_id FROM issue_requests"
+        " WHERE reservation_id = ANY($1::text[]) ORDER BY reservation_id",
+        rids,
+    )
+    real_settled = issue_requests.settled
+
+    async def seen_before_the_other_committed(conn, reservation_ids):
+        monkeypatch.setattr(issue_requests, "settled", real_settled)
+        return {}
+
+    monkeypatch.setattr(issue_requests, "settled", seen_before_the_other_committed)
+    await settlement.settle(batch)
+    assert issue_requests.settled is real_settled  # this pass did take the racing path
+    assert [tuple(r) for r in recorded] == [
+        tuple(r)
+        for r in await pool.fetch(
+            "SELECT reservation_id, status, reason, user_coupon_id FROM issue_requests"
+            " WHERE reservation_id = ANY($1::text[]) ORDER BY reservation_id",
+            rids,
+        )
+    ]
+    assert sorted(r["status"] for r in recorded) == ["ISSUED", "ISSUED", "REJECTED"]
+    assert await pool.fetchval("SELECT count(*) FROM user_coupons WHERE coupon_id = $1", coupon) == 2
+    assert await pool.fetchval("SELECT remaining FROM coupons WHERE id = $1", coupon) == 0
+    assert await gate_redis.get(f"coupon:{{{coupon}}}:stock") == b"0"
+    assert await gate_redis.scard(f"coupon:{{{coupon}}}:taken") == 0
+
+
 async def test_a_holder_asking_again_after_redis_forgot_takes_no_copy_from_the_first_timer_behind_them(
     app, pool, gate_redis, new_coupon, fresh_id
 ):

@@ -112,10 +112,10 @@ async def record(
 ) -> None:
     """Every outcome of a batch in one statement (arrays, not one bound row each: a flood settles
     thousands a second). An outcome recorded already is kept, unless `fresh`: the caller found none
-    of these recorded (`settled`) and decided each once, so one recorded since (by a consumer that
-    lost the partition but not the race) fails the statement and its transaction, and the batch is
-    tried again, to find it settled. ON CONFLICT's speculative insert cost some 0.9 µs of
-    PostgreSQL's time per row, a quarter of the insert's (50,000 rows)."""
+    of these recorded (`settled`) and decided each once, and one recorded since (by a consumer that
+    lost the partition but not the race) fails the statement with a UniqueViolationError (see
+    `Settlement._issue`). ON CONFLICT's speculative insert cost some 0.9 µs of PostgreSQL's time
+    per row, a quarter of the insert's (50,000 rows)."""
     await conn.execute(
         """
         INSERT INTO issue_requests

@@ -119,6 +119,23 @@ class Settlement:
     async def _issue(
         self, coupon_id: int, requests: list[Request], requested_at: dict[str, datetime]
     ) -> tuple[list[Settled], list[str]]:
+        """Decide and record the batch in one transaction; returns the outcomes and the reservations
+        whose units go back. The outcomes are inserted as new ones (none was recorded when the batch
+        began). Should another consumer have recorded some meanwhile (it held the partition a moment
+        ago), the transaction is done again, deciding under the lock with its copies in view and
+        keeping its outcomes: the units this pass took for its winners then go back, as they
+        would have had the race been seen in time."""
+        try:
+            return await self._issue_once(coupon_id, requests, requested_at, fresh=True)
+        except asyncpg.UniqueViolationError:
+            log.warning(
+                "coupon %d: outcomes recorded by another consumer meanwhile; deciding again", coupon_id
+            )
+            return await self._issue_once(coupon_id, requests, requested_at, fresh=False)
+
+    async def _issue_once(
+        self, coupon_id: int, requests: list[Request], requested_at: dict[str, datetime], *, fresh: bool
+    ) -> tuple[list[Settled], list[str]]:
         now = datetime.now(UTC)
         held: dict[int, int] = {}
         copies: dict[int, int] = {}
@@ -150,7 +167,7 @@ class Settlement:
                 for d in decisions
             ]
             # `decide` decided each reservation once (the same one may come twice in a batch).
-            await sql.record(conn, outcomes, requested_at, fresh=locked is not None)
+            await sql.record(conn, outcomes, requested_at, fresh=fresh and locked is not None)
         return outcomes, [d.reservation_id for d in decisions if d.gives_back_unit]
 
     async def _release(self, coupon_id: int, done: list[Settled]) -> None:
