@@ -537,6 +537,8 @@ def install_plain_route(app: FastAPI, route: APIRoute, *, path: str) -> None:
     status, the headers it set. The hot calls (the saga's steps, the order's lookups, placing an
     order and paying it) each cost their service more in FastAPI's machinery than in their own
     work (docs/performance.md)."""
+    if not isinstance(app, ServiceApp):
+        raise TypeError("plain routes need a ServiceApp (commerce_kit.web.create_app builds one)")
     hints = get_type_hints(route.endpoint, include_extras=True)
     types = get_type_hints(route.endpoint)  # without Annotated's extras
     ids = {field.alias: field.name for field in route.dependant.path_params}
@@ -627,7 +629,7 @@ def install_plain_route(app: FastAPI, route: APIRoute, *, path: str) -> None:
         method=next(iter(route.methods)),
         with_caller=True,
         body=body_model,
-        body_limit=getattr(app, "body_limit", DEFAULT_BODY_LIMIT),  # the app's, as its middleware's
+        body_limit=app.body_limit,  # the app's, as its middleware's
     )
 
 

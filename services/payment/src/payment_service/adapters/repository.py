@@ -237,25 +237,6 @@ async def claim_due(
     return [r["id"] for r in rows]
 
 
-async def log(
-    conn: asyncpg.Connection,
-    payment_id: int,
-    status: Status,
-    step: Step | None,
-    event: str,
-    detail: str | None,
-) -> None:
-    await conn.execute(
-        "INSERT INTO payment_transitions (payment_id, status, step, event, detail)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        payment_id,
-        status.value,
-        step.value if step else None,
-        event,
-        detail,
-    )
-
-
 async def transitions(conn: asyncpg.Connection | asyncpg.Pool, payment_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT status, step, event, detail, at FROM payment_transitions WHERE payment_id = $1 ORDER BY id",
