@@ -20,8 +20,9 @@ from commerce_kit.auth import mint_token
 
 T = TypeVar("T")
 
-#: Flood users get ids far above the ones the user service hands out.
+#: Flood and warm-up users get ids far above the ones the user service hands out.
 FLOOD_USER_BASE = 50_000_000
+WARM_UP_USER_BASE = 60_000_000
 
 
 async def gather_limited(jobs: Iterable[Callable[[], Awaitable[T]]], limit: int = 32) -> list[T]:
@@ -172,6 +173,11 @@ def flood_users(n: int, repeat_share: float, seed: int = 7) -> list[int]:
     asks = users + rng.sample(users, int(n * repeat_share))
     rng.shuffle(asks)
     return asks
+
+
+def warm_up_users(n: int) -> list[int]:
+    """n users who are not among the flood's, for warming a path up."""
+    return [WARM_UP_USER_BASE + i for i in range(1, n + 1)]
 
 
 def write_tokens(path: Path, secret: str, users: list[int], ttl: int = 3 * 3600) -> dict[int, str]:
