@@ -12,7 +12,7 @@ class CouponSettings(ServiceSettings):
     service = "coupon"
 
     issue_batch: int = Field(
-        1000,
+        3000,
         alias="COUPON_ISSUE_BATCH",
         ge=1,
         le=5000,

@@ -34,12 +34,14 @@ def coupon_issue_consumer(
         max_records=batch,
         batch_timeout_ms=20,
         # A batch costs a Redis script and a PostgreSQL transaction whatever its size: under a
-        # steady flow, waiting for 256 KB (some 900 requests) or 200 ms per fetch settles the
+        # steady flow, waiting for 1 MB (some 3,000 requests) or 400 ms per fetch settles the
         # same requests in a few big batches instead of many small ones. The issuer and
         # PostgreSQL share the machine with the issue route: make bench's 202 line went from
         # 0.61x to 0.69x of liveness when 64 KB / 100 ms became 256 KB / 200 ms (their CPU per
-        # settled request 65 -> 49 µs). A flood fills 256 KB at once, and an idle coupon's request
-        # waits at most 200 ms more before it is settled.
-        fetch_min_bytes=256 * 1024,
-        fetch_max_wait_ms=200,
+        # settled request 65 -> 49 µs), and from 0.75-0.76x to 0.77-0.79x with 1 MB / 400 ms and
+        # batches of up to 3,000 (COUPON_ISSUE_BATCH; PostgreSQL's share 0.10 -> 0.08-0.09 of a
+        # core; docs/performance.md, 2026-12-02 evening). A flood fills 1 MB within a third of a
+        # second, and an idle coupon's request waits at most 400 ms more before it is settled.
+        fetch_min_bytes=1024 * 1024,
+        fetch_max_wait_ms=400,
     )
