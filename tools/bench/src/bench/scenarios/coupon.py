@@ -214,9 +214,10 @@ def run(ctx: Context) -> None:
 
 def _warm_up(ctx: Context, users: int) -> None:
     """The 202 path for a moment on a coupon of its own, its reservations settled, numbers dropped,
-    as the baselines are warmed up (`wrk.warm_up`): in a fresh suite the first seconds of publishing
-    run the broker's produce path cold. In a probe of the line alone, Kafka took 0.42 of a core in
-    the first run instead of 0.08-0.18, and the line reached 0.56x instead of 0.71-0.76x
+    as the baselines are warmed up (`wrk.warm_up`): with a broker just started (a clean machine's
+    make bench starts one), the first seconds of publishing run its produce path cold. In a probe of
+    the line alone, Kafka took 0.42 of a core in the first run instead of 0.08-0.18, and the line
+    reached 0.56x instead of 0.71-0.76x
     (docs/performance.md, 2026-12-02 evening). Other users than the measured ones: no token the
     line presents is known to the service before it."""
     tokens = ctx.out / "warm-up-tokens.txt"
@@ -361,7 +362,8 @@ async def _settle(
                     reservations = wanted
                     deadline = deadline or time.time() + limit
                     if settled >= reservations or time.time() > deadline:
-                        row = row or await _settled_rows(conn, coupon_id)
+                        if row is None:
+                            row = await _settled_rows(conn, coupon_id)
                         if row["n"] >= reservations or time.time() > deadline:
                             break
                 await asyncio.sleep(0.2)
