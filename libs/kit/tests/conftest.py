@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from commerce_kit.db import create_pool
-from commerce_kit.messaging import ensure_topics, suite_topics
+from commerce_kit.messaging import delete_topics, ensure_topics, suite_topics
 from commerce_kit.settings import ServiceSettings
 
 
@@ -24,11 +24,14 @@ def kit_settings(test_env) -> KitSettings:
 
 
 @pytest_asyncio.fixture
-async def fresh_topics(infra, namespace) -> str:
-    """A topic prefix of this test's own, so that no earlier test's messages reach it."""
+async def fresh_topics(infra, namespace) -> AsyncIterator[str]:
+    """A topic prefix of this test's own, so that no earlier test's messages reach it (its topics
+    are deleted afterwards: left behind, they pile up on the broker, see `delete_topics`)."""
     prefix = f"{namespace}.{secrets.token_hex(3)}."
+    topics = [name for name, _ in suite_topics(prefix)]
     await ensure_topics(infra.kafka_bootstrap, suite_topics(prefix))
-    return prefix
+    yield prefix
+    await delete_topics(infra.kafka_bootstrap, topics)
 
 
 @asynccontextmanager

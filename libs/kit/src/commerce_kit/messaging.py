@@ -130,6 +130,24 @@ async def ensure_topics(bootstrap: str, names_and_partitions: Sequence[tuple[str
         await admin.close()
 
 
+async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:
+    """Delete topics a test or a bench run created under a prefix of its own, when it is done
+    (best effort: a broker that is away keeps them). Left behind, they pile up on a long-lived
+    broker: devstack's had 14,400 partitions from one kind of test after some days (the coupon
+    pipeline's own topics, never deleted), with 490 MB of its heap live; its collector then marked
+    concurrently for half a second at a time, taking one of two cores and stalling everything else
+    for 100-500 ms (docs/performance.md, 2026-12-02 evening)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    try:
+        await admin.start()
+        async with asyncio.timeout(30):
+            await admin.delete_topics(list(names))
+    except Exception as exc:  # cleanup only: say so, never fail the run that asked for it
+        log.warning("could not delete %d topics: %r", len(names), exc)
+    finally:
+        await admin.close()
+
+
 def suite_topics(prefix: str = "") -> list[tuple[str, int]]:
     from commerce_contracts import TOPICS
 

@@ -22,7 +22,7 @@ from asgi_lifespan import LifespanManager
 from commerce_contracts import decode_event
 from commerce_contracts.events.coupon_issue import CouponIssueRequested
 from commerce_contracts.registry import COUPON_ISSUE
-from commerce_kit.messaging import ensure_topics, suite_topics
+from commerce_kit.messaging import delete_topics, ensure_topics, suite_topics
 from commerce_kit.testing import eventually, tokens
 from coupon_service.app import create_app
 from coupon_service.service_layer.settlement import GATE_REBUILT
@@ -438,6 +438,7 @@ async def api_only_and_consumer_process(settings, infra, namespace, test_env):
         if child.returncode is None:
             child.send_signal(signal.SIGTERM)
             await asyncio.wait_for(child.wait(), 30)
+    await delete_topics(infra.kafka_bootstrap, [name for name, _ in suite_topics(prefix)])
 
 
 def _free_port() -> int:

@@ -133,19 +133,9 @@ async def _drop_database(url: str) -> None:
 
 
 async def _delete_topics(bootstrap: str, prefix: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
+    from commerce_kit.messaging import delete_topics, suite_topics
 
-    from commerce_kit.messaging import suite_topics
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        async with asyncio.timeout(30):
-            await admin.delete_topics([name for name, _ in suite_topics(prefix)])
-    except Exception:  # cleanup only: leftover prefixed topics disturb nobody
-        pass
-    finally:
-        await admin.close()
+    await delete_topics(bootstrap, [name for name, _ in suite_topics(prefix)])
 
 
 @contextlib.contextmanager

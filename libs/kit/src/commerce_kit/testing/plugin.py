@@ -3,7 +3,6 @@ infrastructure. A service's conftest builds its settings from `test_env`."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -73,23 +72,13 @@ async def test_redis_url(infra: Infra) -> str:
 @pytest_asyncio.fixture(scope="session")
 async def test_topic_prefix(infra: Infra, namespace: str) -> AsyncIterator[str]:
     """Every suite topic under a fresh prefix, created before and deleted after the session."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from commerce_kit.messaging import ensure_topics, suite_topics
+    from commerce_kit.messaging import delete_topics, ensure_topics, suite_topics
 
     prefix = f"{namespace}."
     topics = suite_topics(prefix)
     await ensure_topics(infra.kafka_bootstrap, topics)
     yield prefix
-    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
-    await admin.start()
-    try:
-        async with asyncio.timeout(30):
-            await admin.delete_topics([name for name, _ in topics])
-    except Exception:  # cleanup only: a leftover prefixed topic disturbs nobody
-        pass
-    finally:
-        await admin.close()
+    await delete_topics(infra.kafka_bootstrap, [name for name, _ in topics])
 
 
 @pytest.fixture(scope="session")
