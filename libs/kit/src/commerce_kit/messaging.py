@@ -135,8 +135,8 @@ async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:
     (best effort: a broker that is away keeps them). Left behind, they pile up on a long-lived
     broker: devstack's had 14,400 partitions from one kind of test after some days (the coupon
     pipeline's own topics, never deleted), with 490 MB of its heap live; its collector then marked
-    concurrently for half a second at a time, taking one of two cores and stalling everything else
-    for 100-500 ms (docs/performance.md, 2026-12-02 evening)."""
+    concurrently for half a second at a time, and the machine (two cores) stalled for 100-500 ms
+    in those moments (docs/performance.md, 2026-12-02 evening)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     try:
         await admin.start()
