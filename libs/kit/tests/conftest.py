@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from commerce_kit.db import create_pool
-from commerce_kit.messaging import delete_topics, ensure_topics, suite_topics
+from commerce_kit.messaging import delete_topics, ensure_topics, suite_topics, topics_under
 from commerce_kit.settings import ServiceSettings
 
 
@@ -28,10 +28,10 @@ async def fresh_topics(infra, namespace) -> AsyncIterator[str]:
     """A topic prefix of this test's own, so that no earlier test's messages reach it (its topics
     are deleted afterwards: left behind, they pile up on the broker, see `delete_topics`)."""
     prefix = f"{namespace}.{secrets.token_hex(3)}."
-    topics = [name for name, _ in suite_topics(prefix)]
     await ensure_topics(infra.kafka_bootstrap, suite_topics(prefix))
     yield prefix
-    await delete_topics(infra.kafka_bootstrap, topics)
+    # Every topic under the prefix: a test may have made one of its own (test_outbox's `later.`).
+    await delete_topics(infra.kafka_bootstrap, await topics_under(infra.kafka_bootstrap, prefix))
 
 
 @asynccontextmanager

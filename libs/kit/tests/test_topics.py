@@ -4,31 +4,20 @@ from __future__ import annotations
 
 import secrets
 
-from aiokafka.admin import AIOKafkaAdminClient
-
-from commerce_kit.messaging import delete_topics, ensure_topics, suite_topics
+from commerce_kit.messaging import delete_topics, ensure_topics, suite_topics, topics_under
 from commerce_kit.testing import eventually
-
-
-async def _listed(bootstrap: str, prefix: str) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        return {name for name in await admin.list_topics() if name.startswith(prefix)}
-    finally:
-        await admin.close()
 
 
 async def test_a_prefixs_topics_are_created_and_then_deleted(infra, namespace):
     prefix = f"{namespace}.{secrets.token_hex(3)}."
     wanted = suite_topics(prefix)
     await ensure_topics(infra.kafka_bootstrap, wanted)
-    assert await _listed(infra.kafka_bootstrap, prefix) == {name for name, _ in wanted}
+    assert await topics_under(infra.kafka_bootstrap, prefix) == sorted(name for name, _ in wanted)
 
     await delete_topics(infra.kafka_bootstrap, [name for name, _ in wanted])
 
     async def gone() -> bool:
-        return not await _listed(infra.kafka_bootstrap, prefix)
+        return not await topics_under(infra.kafka_bootstrap, prefix)
 
     await eventually(gone, timeout=30, what=f"the topics under {prefix} deleted")
 

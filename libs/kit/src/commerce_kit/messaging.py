@@ -130,6 +130,16 @@ async def ensure_topics(bootstrap: str, names_and_partitions: Sequence[tuple[str
         await admin.close()
 
 
+async def topics_under(bootstrap: str, prefix: str) -> list[str]:
+    """The broker's topics whose names begin with `prefix`, sorted."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        return sorted(name for name in await admin.list_topics() if name.startswith(prefix))
+    finally:
+        await admin.close()
+
+
 async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:
     """Delete topics a test or a bench run created under a prefix of its own, when it is done
     (best effort: a broker that is away keeps them). Left behind, they pile up on a long-lived
