@@ -143,8 +143,8 @@ async def topics_under(bootstrap: str, prefix: str) -> list[str]:
 async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:
     """Delete topics a test or a bench run created under a prefix of its own, when it is done
     (best effort: a broker that is away keeps them). Left behind, they pile up on a long-lived
-    broker: devstack's had 14,400 partitions from one kind of test after some days (the coupon
-    pipeline's own topics, never deleted), with 490 MB of its heap live; its collector then marked
+    broker: devstack's had 14,400 partitions after some days (the coupon pipeline's kill test and
+    the kit's `fresh_topics` never deleted theirs), with 490 MB of its heap live; its collector marked
     concurrently for half a second at a time, and the machine (two cores) stalled for 100-500 ms
     in those moments (docs/performance.md, 2026-12-02 evening)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
