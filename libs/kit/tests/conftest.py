@@ -10,8 +10,8 @@ import pytest
 import pytest_asyncio
 
 from commerce_kit.db import create_pool
-from commerce_kit.messaging import delete_topics, ensure_topics, suite_topics, topics_under
 from commerce_kit.settings import ServiceSettings
+from commerce_kit.testing import topics_of_its_own
 
 
 class KitSettings(ServiceSettings):
@@ -25,13 +25,9 @@ def kit_settings(test_env) -> KitSettings:
 
 @pytest_asyncio.fixture
 async def fresh_topics(infra, namespace) -> AsyncIterator[str]:
-    """A topic prefix of this test's own, so that no earlier test's messages reach it (its topics
-    are deleted afterwards: left behind, they pile up on the broker, see `delete_topics`)."""
-    prefix = f"{namespace}.{secrets.token_hex(3)}."
-    await ensure_topics(infra.kafka_bootstrap, suite_topics(prefix))
-    yield prefix
-    # Every topic under the prefix: a test may have made one of its own (test_outbox's `later.`).
-    await delete_topics(infra.kafka_bootstrap, await topics_under(infra.kafka_bootstrap, prefix))
+    """A topic prefix of this test's own, so that no earlier test's messages reach it."""
+    async with topics_of_its_own(infra.kafka_bootstrap, f"{namespace}.{secrets.token_hex(3)}.") as prefix:
+        yield prefix
 
 
 @asynccontextmanager

@@ -22,8 +22,7 @@ from asgi_lifespan import LifespanManager
 from commerce_contracts import decode_event
 from commerce_contracts.events.coupon_issue import CouponIssueRequested
 from commerce_contracts.registry import COUPON_ISSUE
-from commerce_kit.messaging import delete_topics, ensure_topics, suite_topics
-from commerce_kit.testing import eventually, tokens
+from commerce_kit.testing import eventually, tokens, topics_of_its_own
 from coupon_service.app import create_app
 from coupon_service.service_layer.settlement import GATE_REBUILT
 
@@ -403,42 +402,43 @@ async def test_a_holder_asking_again_after_redis_forgot_takes_no_copy_from_the_f
 async def api_only_and_consumer_process(settings, infra, namespace, test_env):
     """An API-only app in this process and CouponIssueConsumer in a child process, on topics of this
     test's own; the child can be killed (SIGKILL) and started again."""
-    prefix = f"{namespace}.{secrets.token_hex(3)}."
-    await ensure_topics(infra.kafka_bootstrap, suite_topics(prefix))
-    api_settings = settings.model_copy(update={"topic_prefix": prefix, "issue_consumer": False})
-    app = create_app(api_settings)
-    env = {**os.environ, **test_env, "TOPIC_PREFIX": prefix, "COUPON_RECONCILE_SECONDS": "1"}
-    children: list[asyncio.subprocess.Process] = []
+    own = topics_of_its_own(infra.kafka_bootstrap, f"{namespace}.{secrets.token_hex(3)}.")
+    async with own as prefix:
+        api_settings = settings.model_copy(update={"topic_prefix": prefix, "issue_consumer": False})
+        app = create_app(api_settings)
+        env = {**os.environ, **test_env, "TOPIC_PREFIX": prefix, "COUPON_RECONCILE_SECONDS": "1"}
+        children: list[asyncio.subprocess.Process] = []
 
-    async def start_consumer() -> asyncio.subprocess.Process:
-        port = _free_port()
-        child = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "coupon_service", "serve", "--port", str(port)),
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        children.append(child)
-        async with httpx.AsyncClient() as http:
+        async def start_consumer() -> asyncio.subprocess.Process:
+            port = _free_port()
+            child = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "coupon_service", "serve", "--port", str(port)),
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            children.append(child)
+            async with httpx.AsyncClient() as http:
 
-            async def ready():
-                try:
-                    return (await http.get(f"http://127.0.0.1:{port}/health/ready")).status_code == 200
-                except httpx.TransportError:
-                    assert child.returncode is None, "the consumer process died on start"
-                    return False
+                async def ready():
+                    try:
+                        return (await http.get(f"http://127.0.0.1:{port}/health/ready")).status_code == 200
+                    except httpx.TransportError:
+                        assert child.returncode is None, "the consumer process died on start"
+                        return False
 
-            await eventually(ready, timeout=60, what="the consumer process ready")
-        return child
+                await eventually(ready, timeout=60, what="the consumer process ready")
+            return child
 
-    async with LifespanManager(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://coupon") as api:
-            yield api, api_settings, start_consumer
-    for child in children:
-        if child.returncode is None:
-            child.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(child.wait(), 30)
-    await delete_topics(infra.kafka_bootstrap, [name for name, _ in suite_topics(prefix)])
+        async with LifespanManager(app):
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://coupon"
+            ) as api:
+                yield api, api_settings, start_consumer
+        for child in children:
+            if child.returncode is None:
+                child.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(child.wait(), 30)
 
 
 def _free_port() -> int:

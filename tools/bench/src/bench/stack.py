@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from commerce_kit.auth import ADMIN, mint_token
+from commerce_kit.messaging import delete_topics
 from devstack import gateway, infra
 from devstack.config import environment
 from devstack.launcher import Suite
@@ -132,12 +133,6 @@ async def _drop_database(url: str) -> None:
         await conn.close()
 
 
-async def _delete_topics(bootstrap: str, prefix: str) -> None:
-    from commerce_kit.messaging import delete_topics, suite_topics
-
-    await delete_topics(bootstrap, [name for name, _ in suite_topics(prefix)])
-
-
 @contextlib.contextmanager
 def started(
     redis_db: int = DEFAULT_REDIS_DB, keep: bool = False, echo=None, logs: Path | None = None
@@ -184,7 +179,7 @@ def started(
             with contextlib.suppress(Exception):
                 asyncio.run(_drop_database(env["DATABASE_URL"]))
             with contextlib.suppress(Exception):
-                asyncio.run(_delete_topics(env["KAFKA_BOOTSTRAP_SERVERS"], env["TOPIC_PREFIX"]))
+                asyncio.run(delete_topics(env["KAFKA_BOOTSTRAP_SERVERS"], env["TOPIC_PREFIX"]))
 
 
 def attached(url: str) -> Stack:

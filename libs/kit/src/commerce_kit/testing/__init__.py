@@ -6,6 +6,7 @@ configuration variables). Each test session gets a fresh database, a Redis db of
 topic names with a fresh prefix, so tests never disturb a running `make run` and reruns start clean.
 """
 
+from commerce_kit.testing.topics import topics_of_its_own
 from commerce_kit.testing.waiting import eventually
 
-__all__ = ["eventually"]
+__all__ = ["eventually", "topics_of_its_own"]

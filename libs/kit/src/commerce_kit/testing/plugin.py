@@ -72,13 +72,10 @@ async def test_redis_url(infra: Infra) -> str:
 @pytest_asyncio.fixture(scope="session")
 async def test_topic_prefix(infra: Infra, namespace: str) -> AsyncIterator[str]:
     """Every suite topic under a fresh prefix, created before and deleted after the session."""
-    from commerce_kit.messaging import delete_topics, ensure_topics, suite_topics
+    from commerce_kit.testing.topics import topics_of_its_own
 
-    prefix = f"{namespace}."
-    topics = suite_topics(prefix)
-    await ensure_topics(infra.kafka_bootstrap, topics)
-    yield prefix
-    await delete_topics(infra.kafka_bootstrap, [name for name, _ in topics])
+    async with topics_of_its_own(infra.kafka_bootstrap, f"{namespace}.") as prefix:
+        yield prefix
 
 
 @pytest.fixture(scope="session")
