@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
@@ -14,7 +15,9 @@ from asgi_lifespan import LifespanManager
 import user_service
 from commerce_kit import db
 from commerce_kit.testing import tokens
+from commerce_kit.web import ServiceApp
 from user_service.app import create_app
+from user_service.bootstrap import UserDeps
 from user_service.settings import UserSettings
 
 MIGRATIONS = Path(user_service.__file__).parent / "migrations"
@@ -32,22 +35,24 @@ def migrated(settings: UserSettings) -> UserSettings:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def app(migrated: UserSettings) -> AsyncIterator[object]:
+async def app(migrated: UserSettings) -> AsyncIterator[ServiceApp[UserDeps]]:
     application = create_app(migrated)
     async with LifespanManager(application):
         yield application
 
 
 @pytest_asyncio.fixture(scope="session")
-async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+async def client(app: ServiceApp[UserDeps]) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://user") as c:
         yield c
 
 
 @pytest.fixture(scope="session")
-def pool(app: object):  # the service's own pool, to check what the database holds
-    return app.state.pool  # type: ignore[attr-defined]
+def pool(
+    app: ServiceApp[UserDeps],
+) -> asyncpg.Pool:  # the service's own pool, to check what the database holds
+    return app.deps.pool
 
 
 @pytest_asyncio.fixture

@@ -1,21 +1,24 @@
-"""The resources one service process owns, opened and closed by its FastAPI lifespan:
+"""The resources one service process owns, opened by its bootstrap (its composition root) and closed,
+in reverse order, when the app stops:
 
-    async with Runtime(settings, redis=True, kafka=True) as rt:
-        app.state.orders = Orders(rt.pool, ...)          # build the use cases on the resources
-        rt.consume(Consumer(PAYMENT_COMPLETED, ...))      # reliable consumers (messaging.subscribe)
-        rt.relay_outbox()                                 # this service publishes through its outbox
+    async with Runtime(settings) as rt:
+        pool = await rt.open_pool()                       # PostgreSQL, always checked by readiness
+        broker = rt.open_broker()                         # Kafka: consumers, the outbox relay
+        orders = Orders(pool, ...)                        # the use cases, built on the resources
+        rt.consume(broker, Consumer(PAYMENT_COMPLETED, ...))
+        rt.relay_outbox(pool, broker)                     # this service publishes through its outbox
         rt.background.every("expire-orders", 30, job)     # any periodic job
         await rt.start()
-        app.state.runtime = rt
-        yield
+        yield Started(OrderDeps(...), rt.readiness())
 
-Nothing connects at import time; everything opened here is closed, in reverse order, on the way out.
-`readiness()` gives the checks of `/health/ready`: PostgreSQL always, Redis and Kafka when used.
+Each `open_*` returns its resource, typed, and adds its readiness check; what a service does not open
+it does not have. Nothing connects at import time.
 """
 
 from __future__ import annotations
 
 import contextlib
+from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
 
@@ -32,96 +35,107 @@ from commerce_kit.web import ReadinessCheck
 
 
 class Runtime:
-    def __init__(
-        self,
-        settings: ServiceSettings,
-        *,
-        redis: bool = False,
-        kafka: bool = False,
-        fast_publisher: bool = False,
-        custom_plans: bool = False,
-    ) -> None:
+    def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self._wants_redis, self._wants_kafka, self._wants_publisher = redis, kafka, fast_publisher
-        self._custom_plans = custom_plans  # see db.create_pool
-        self.publisher: messaging.FastPublisher | None = None
-        self.pool: asyncpg.Pool = None  # type: ignore[assignment]
-        self.redis: aioredis.Redis | None = None
-        self.broker: KafkaBroker | None = None
-        self.relay: OutboxRelay | None = None
-        self.subscriptions: list[Subscription] = []
         self.background = Background()
+        self.subscriptions: list[Subscription] = []
+        self._checks: dict[str, ReadinessCheck] = {}
+        self._stack = AsyncExitStack()
+        self._brokers: list[KafkaBroker] = []
+        self._publishers: list[messaging.FastPublisher] = []
+        self._relays: list[OutboxRelay] = []
         self._started = False
 
     async def __aenter__(self) -> Runtime:
+        await self._stack.__aenter__()
+        return self
+
+    async def open_pool(self, *, custom_plans: bool = False) -> asyncpg.Pool:
+        """The service's PostgreSQL pool, its schema first on the search path (`custom_plans`: see
+        `db.create_pool`)."""
         s = self.settings
-        self.pool = await db.create_pool(
+        pool = await db.create_pool(
             s.database_url,
             s.db_schema,
             application_name=f"{s.service}-service",
             min_size=s.db_pool_min,
             max_size=s.db_pool_max,
-            custom_plans=self._custom_plans,
+            custom_plans=custom_plans,
         )
-        if self._wants_redis:
-            self.redis = aioredis.from_url(s.redis_url, max_connections=200, health_check_interval=30)
-        if self._wants_kafka:
-            self.broker = messaging.create_broker(s, client_id=f"{s.service}-service")
-        if self._wants_publisher:
-            self.publisher = messaging.FastPublisher(s, client_id=f"{s.service}-publisher")
-        return self
+        self._stack.push_async_callback(pool.close)
+        self._checks["postgres"] = lambda: pool.fetchval("SELECT 1")
+        return pool
 
-    def consume(self, consumer: Consumer | BatchConsumer) -> Subscription:
-        assert self.broker is not None and not self._started, "consumers are added before start()"
+    def open_redis(self) -> aioredis.Redis:
+        redis = aioredis.from_url(self.settings.redis_url, max_connections=200, health_check_interval=30)
+        self._stack.push_async_callback(redis.aclose)
+        self._checks["redis"] = redis.ping
+        return redis
+
+    def open_broker(self) -> KafkaBroker:
+        """The Kafka broker of consumers and the outbox relay; it connects in `start()`."""
+        s = self.settings
+        broker = messaging.create_broker(s, client_id=f"{s.service}-service")
+        self._brokers.append(broker)
+        self._stack.push_async_callback(_quietly, broker.stop)
+
+        async def kafka() -> None:
+            if not await broker.ping(timeout=1.5):
+                raise ConnectionError("Kafka does not answer")
+
+        self._checks["kafka"] = kafka
+        return broker
+
+    def open_publisher(self) -> messaging.FastPublisher:
+        """A publisher for a route that publishes itself, without an outbox; it connects in `start()`."""
+        s = self.settings
+        publisher = messaging.FastPublisher(s, client_id=f"{s.service}-publisher")
+        self._publishers.append(publisher)
+        self._stack.push_async_callback(_quietly, publisher.stop)
+        return publisher
+
+    def consume(self, broker: KafkaBroker, consumer: Consumer | BatchConsumer) -> Subscription:
+        if self._started:
+            raise RuntimeError("consumers are added before start()")
         if isinstance(consumer, BatchConsumer):
-            subscription = messaging.subscribe_batch(self.broker, self.settings, consumer)
+            subscription = messaging.subscribe_batch(broker, self.settings, consumer)
         else:
-            subscription = messaging.subscribe(self.broker, self.settings, consumer)
+            subscription = messaging.subscribe(broker, self.settings, consumer)
         self.subscriptions.append(subscription)
         return subscription
 
-    def relay_outbox(self, **options: Any) -> OutboxRelay:
-        assert self.broker is not None, "the outbox relay publishes to Kafka: Runtime(kafka=True)"
-        self.relay = OutboxRelay(self.pool, self.broker, self.settings, **options)
-        return self.relay
+    def relay_outbox(self, pool: asyncpg.Pool, broker: KafkaBroker, **options: Any) -> OutboxRelay:
+        relay = OutboxRelay(pool, broker, self.settings, **options)
+        self._relays.append(relay)
+        return relay
 
     async def start(self) -> None:
-        if self.publisher is not None:
-            await self.publisher.start()
-        if self.broker is not None:
-            await self.broker.start()
-            if self.subscriptions:
-                self.background.every("consumer-lag", 1, lambda: messaging.report_lag(self.subscriptions))
-        if self.relay is not None:
-            self.background.run("outbox-relay", self.relay.run)
-            self.background.every("outbox-gauges", 5, self.relay.report)
+        for publisher in self._publishers:
+            await publisher.start()
+        for broker in self._brokers:
+            await broker.start()
+        if self.subscriptions:
+            self.background.every("consumer-lag", 1, lambda: messaging.report_lag(self.subscriptions))
+        for relay in self._relays:
+            self.background.run("outbox-relay", relay.run)
+            self.background.every("outbox-gauges", 5, relay.report)
         self._started = True
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.background.stop()
-        if self.broker is not None:
-            with contextlib.suppress(Exception):
-                await self.broker.stop()
-        if self.publisher is not None:
-            with contextlib.suppress(Exception):
-                await self.publisher.stop()
-        if self.redis is not None:
-            await self.redis.aclose()
-        await self.pool.close()
+        try:
+            await self.background.stop()
+        finally:
+            await self._stack.__aexit__(exc_type, exc, tb)
 
     def readiness(self) -> dict[str, ReadinessCheck]:
-        checks: dict[str, ReadinessCheck] = {"postgres": lambda: self.pool.fetchval("SELECT 1")}
-        if self.redis is not None:
-            redis = self.redis
-            checks["redis"] = lambda: redis.ping()
-        if self.broker is not None:
-            broker = self.broker
+        """The checks of `/health/ready`: one per resource opened."""
+        return dict(self._checks)
 
-            async def kafka() -> None:
-                if not await broker.ping(timeout=1.5):
-                    raise ConnectionError("Kafka does not answer")
 
-            checks["kafka"] = kafka
-        return checks
+async def _quietly(stop: Any) -> None:
+    # Stopping a client that never connected, or whose server is away, must not hide the error
+    # (if any) that is closing the runtime, nor keep the next resource from closing.
+    with contextlib.suppress(Exception):
+        await stop()

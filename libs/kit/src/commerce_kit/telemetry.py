@@ -89,9 +89,6 @@ def instrument_app(app: FastAPI) -> None:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
         app.add_middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"])
-        wrap_plain_lane = getattr(app, "wrap_plain_lane", None)  # commerce_kit.web.ServiceApp
-        if wrap_plain_lane is not None:
-            wrap_plain_lane(lambda lane: OpenTelemetryMiddleware(lane, exclude_spans=["receive", "send"]))
 
 
 def inject_headers() -> list[tuple[str, bytes]]:

@@ -102,7 +102,7 @@ async def test_a_batch_writes_one_row_per_payment_with_the_balance_its_debit_lef
     def entry(payment_id: int, balance_after: int | None) -> HistoryEntry:
         return HistoryEntry(payment_id, user, order_id, 20_000, now, balance_after)
 
-    wallets = app.state.wallets
+    wallets = app.deps.wallets
     assert await wallets.record_history(TransactionType.PAYMENT, [entry(recorded, 7)]) == 1
     # A redelivered batch: a payment twice, one recorded before, one whose debit this service has
     # not seen (its row takes the event's balance).

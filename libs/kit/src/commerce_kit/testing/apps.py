@@ -1,5 +1,5 @@
-"""A service app with nothing behind it, for the kit's own tests of the HTTP side (routes, plain
-lanes, problems, tracing): `create_app` with the given routers, no resources, no readiness checks."""
+"""A service app with nothing behind it, for the kit's own tests of the HTTP side (routes,
+problems, tracing): `create_app` with the given routers, no resources, no readiness checks."""
 
 from __future__ import annotations
 
@@ -13,24 +13,25 @@ from fastapi import APIRouter, FastAPI
 
 from commerce_kit.auth import TokenVerifier
 from commerce_kit.settings import LOCAL_JWT_SECRET
-from commerce_kit.web import create_app
+from commerce_kit.web import ServiceApp, Started, create_app
 
 
 @asynccontextmanager
-async def _nothing(app: FastAPI) -> AsyncIterator[None]:
-    yield
+async def _nothing() -> AsyncIterator[Started[None]]:
+    yield Started(None)
 
 
-def bare_app(*routers: APIRouter, service: str, secret: str = LOCAL_JWT_SECRET, **options: Any) -> FastAPI:
+def bare_app(
+    *routers: APIRouter, service: str, secret: str = LOCAL_JWT_SECRET, **options: Any
+) -> ServiceApp[None]:
     return create_app(
         title=service,
         description=service,
         version="1",
         service=service,
         verifier_factory=lambda: TokenVerifier(secret),
-        lifespan=_nothing,
+        bootstrap=_nothing,
         routers=list(routers),
-        readiness=lambda app: {},
         **options,
     )
 

@@ -5,22 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Response
 from pydantic import Field, StringConstraints
 
 from commerce_kit.api import ApiRequest, ApiResponse, Cursor, Money, PageSize, path_id, problems
 from commerce_kit.idempotency import validate_key
 from commerce_kit.paging import Page
 from commerce_kit.web import Admin, Caller, ProblemResponse
-from user_service.service_layer.wallets import Wallets
+from user_service.bootstrap import Deps
 
 router = APIRouter(prefix="/api/v1", tags=["users and wallet"])
 
 UserId = Annotated[int, path_id("userId")]
-
-
-def wallets(request: Request) -> Wallets:
-    return request.app.state.wallets
 
 
 class NewUser(ApiRequest):
@@ -56,15 +52,15 @@ class TransactionOut(ApiResponse):
 
 
 @router.post("/admin/users", status_code=201, response_model=UserOut, responses=problems(400, 401, 403))
-async def create_user(body: NewUser, caller: Admin, request: Request) -> UserOut:
-    user = await wallets(request).register(body.name)
+async def create_user(body: NewUser, caller: Admin, deps: Deps) -> UserOut:
+    user = await deps.wallets.register(body.name)
     return UserOut(id=user.id, name=user.name)
 
 
 @router.get("/users/{userId}/balance", response_model=BalanceOut, responses=problems(401, 403, 404))
-async def get_balance(user_id: UserId, caller: Caller, request: Request) -> BalanceOut:
+async def get_balance(user_id: UserId, caller: Caller, deps: Deps) -> BalanceOut:
     caller.require_owner(user_id, admin_may=True)
-    return BalanceOut(user_id=user_id, balance=await wallets(request).balance(user_id))
+    return BalanceOut(user_id=user_id, balance=await deps.wallets.balance(user_id))
 
 
 @router.post(
@@ -76,12 +72,12 @@ async def charge(
     user_id: UserId,
     body: ChargeRequest,
     caller: Caller,
-    request: Request,
+    deps: Deps,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> Response:
     """Add money to the wallet. With an `Idempotency-Key`, a retry replays the first answer."""
     caller.require_owner(user_id)
-    answer = await wallets(request).charge(user_id, body.amount, validate_key(idempotency_key))
+    answer = await deps.wallets.charge(user_id, body.amount, validate_key(idempotency_key))
     if answer.status_code >= 400:
         return ProblemResponse(answer.body, status_code=answer.status_code)
     return Response(ChargeOut.model_validate(answer.body).model_dump_json(), media_type="application/json")
@@ -93,11 +89,11 @@ async def charge(
     responses=problems(400, 401, 403, 404),
 )
 async def transactions(
-    user_id: UserId, caller: Caller, request: Request, size: PageSize = 20, cursor: Cursor = None
+    user_id: UserId, caller: Caller, deps: Deps, size: PageSize = 20, cursor: Cursor = None
 ) -> Page[TransactionOut]:
     """The wallet's history, newest first."""
     caller.require_owner(user_id, admin_may=True)
-    items, next_cursor = await wallets(request).history(user_id, cursor, size)
+    items, next_cursor = await deps.wallets.history(user_id, cursor, size)
     return Page[TransactionOut](
         items=[TransactionOut.model_validate(t, from_attributes=True) for t in items], nextCursor=next_cursor
     )

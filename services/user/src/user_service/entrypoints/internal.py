@@ -5,19 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import Field
 
 from commerce_kit.api import ApiRequest, ApiResponse, BodyId, Money, path_id, problems
 from commerce_kit.errors import NotFound
 from commerce_kit.web import InternalCaller
-from user_service.service_layer.wallets import Debit, Wallets
+from user_service.bootstrap import Deps
+from user_service.service_layer.wallets import Debit
 
 router = APIRouter(prefix="/internal/v1", tags=["internal: payment saga"])
-
-#: Every call of the saga (and of the order service), answered by its route's function ahead of
-#: FastAPI's machinery (commerce_kit.web.install_plain_route; docs/performance.md).
-PLAIN_ROUTES = ("debit", "debit_outcome", "give_back")
 
 PaymentId = Annotated[int, path_id("paymentId")]
 
@@ -50,25 +47,17 @@ def _out(debit: Debit) -> DebitOut:
     )
 
 
-def _wallets(request: Request) -> Wallets:
-    return request.app.state.wallets
-
-
 @router.put(
     "/payments/{paymentId}/debit", response_model=DebitOut, responses=problems(400, 401, 403, 404, 409)
 )
-async def debit(
-    payment_id: PaymentId, body: DebitRequest, caller: InternalCaller, request: Request
-) -> DebitOut:
+async def debit(payment_id: PaymentId, body: DebitRequest, caller: InternalCaller, deps: Deps) -> DebitOut:
     """Take `amount` from the wallet for this payment, once. REFUSED when the balance is short."""
-    return _out(
-        await _wallets(request).debit_for_payment(payment_id, body.user_id, body.amount, body.order_id)
-    )
+    return _out(await deps.wallets.debit_for_payment(payment_id, body.user_id, body.amount, body.order_id))
 
 
 @router.get("/payments/{paymentId}/debit", response_model=DebitOut, responses=problems(401, 403, 404))
-async def debit_outcome(payment_id: PaymentId, caller: InternalCaller, request: Request) -> DebitOut:
-    found = await _wallets(request).debit_of(payment_id)
+async def debit_outcome(payment_id: PaymentId, caller: InternalCaller, deps: Deps) -> DebitOut:
+    found = await deps.wallets.debit_of(payment_id)
     if found is None:
         raise NotFound(f"No debit for payment {payment_id}", code="PAYMENT_NOT_FOUND")
     return _out(found)
@@ -78,7 +67,7 @@ async def debit_outcome(payment_id: PaymentId, caller: InternalCaller, request: 
     "/payments/{paymentId}/give-back", response_model=DebitOut, responses=problems(400, 401, 403, 409)
 )
 async def give_back(
-    payment_id: PaymentId, body: GiveBackRequest, caller: InternalCaller, request: Request
+    payment_id: PaymentId, body: GiveBackRequest, caller: InternalCaller, deps: Deps
 ) -> DebitOut:
     """Return what the payment took (compensation or refund), once."""
-    return _out(await _wallets(request).give_back(payment_id, body.user_id))
+    return _out(await deps.wallets.give_back(payment_id, body.user_id))
