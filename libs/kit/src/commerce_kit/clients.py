@@ -6,10 +6,9 @@ a caller never hangs and never leaks a 500.
 - it is down, too slow, or answered 5xx: `DependencyUnavailable` (503), after `retries` more tries
   for idempotent requests (every internal PUT is idempotent on its payment id, GETs are safe).
 
-aiohttp, not httpx: the payment saga makes five of these calls per payment, and httpx's connection
-pool cost a call about 2.6 ms of the caller's CPU on this project's machine (it checks every pooled
-connection's socket on every request), aiohttp's 0.3 ms (measured side by side against one server;
-docs/performance.md).
+aiohttp, not httpx: the payment saga makes several of these calls per payment, and httpx's
+connection pool checks every pooled connection's socket on every request, which costs the caller
+many times the CPU of aiohttp's pool.
 """
 
 from __future__ import annotations

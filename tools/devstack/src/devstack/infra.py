@@ -393,9 +393,9 @@ def _server_properties(host: str, port: int, controller: int, data: Path) -> str
             "share.coordinator.state.topic.replication.factor=1",
             "share.coordinator.state.topic.min.isr=1",
             "group.initial.rebalance.delay.ms=0",
-            # The group coordinator writes at once: Kafka 4.0 and 4.1 hold its writes 5 ms to batch
-            # them, so that every offset commit took 5 ms, whatever the load (a batch consumer
-            # commits after each batch: the coupon issuer's backlog paid it 55 times a flood).
+            # The group coordinator writes at once: Kafka 4.0 and 4.1 hold its writes for this
+            # linger (5 ms by default) to batch them, and an offset commit is answered only once
+            # written, so every commit of every consumer would wait that long whatever the load.
             "group.coordinator.append.linger.ms=0",
             # Topics are created with their partition counts (ensure_topics), never by accident.
             "auto.create.topics.enable=false",

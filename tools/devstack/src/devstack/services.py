@@ -26,7 +26,7 @@ class Worker:
     """A process of a service that the gateway does not route to: the same package and command
     (`serve`, whose health and metrics it answers on its own port), started with settings of its
     own. The coupon service settles issue requests in one (`coupon-issuer`), so that settling never
-    takes CPU from the issue route's process (docs/performance.md)."""
+    takes CPU from the issue route's process."""
 
     name: str
     #: Its port: SERVICE_PORT_BASE + offset (instance k: that instance's base + offset).

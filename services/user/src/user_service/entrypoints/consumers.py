@@ -2,8 +2,8 @@
 payment service's events (SPEC.md section 5), once per payment however often an event arrives.
 
 Batch consumers: a batch of events is one statement and one offset commit, where an event at a time
-cost a transaction, a commit to Kafka and a fetch each (make bench's payments, docs/performance.md).
-The rows trail the payments by at most a tenth of a second more (the kit's batch fetch)."""
+would cost a transaction, a commit to Kafka and a fetch each. The rows trail the payments by at most
+a tenth of a second more (the kit's batch fetch)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Charts (matplotlib, PNG) drawn from the same lines and raw results as the table: each line's
 ratio against its target, each line's p99 at half its ceiling against 100 ms, and the coupon flood
-settling over time. `summary` puts the three in one picture (the one docs/performance.md shows)."""
+settling over time. `summary` puts the three in one picture (`summary.png` of each run)."""
 
 from __future__ import annotations
 

@@ -158,7 +158,7 @@ def rows(lines: Sequence[Line]) -> list[tuple[str, ...]]:
 
 
 def render(lines: Sequence[Line], notes: Iterable[str] = ()) -> str:
-    """A plain-text table (also valid Markdown): what the terminal shows and docs/performance.md quotes."""
+    """A plain-text table (also valid Markdown): what the terminal shows and the docs quote."""
     body = rows(lines)
     widths = [max(len(c), *(len(r[i]) for r in body)) if body else len(c) for i, c in enumerate(COLUMNS)]
     numeric = {1, 4, 5, 6, 7, 8, 11}

@@ -37,9 +37,8 @@ class Plan:
     pgbench_seconds: float
     baseline_services: tuple[str, ...] | None  # None: every service of the suite
     payment_concurrency: int = 32
-    #: Above this the generator's own lag would show in the latencies (measured here: it keeps
-    #: 5,000 requests/s on time while using a quarter of a core); a line whose half ceiling is higher
-    #: is measured at this rate and marked.
+    #: Above this rate (arrivals a second) the generator's own lag would show in the latencies; a
+    #: line whose half ceiling is higher is measured at this rate and marked.
     generator_max_rate: float = 5_000
     connections: int = 64
 

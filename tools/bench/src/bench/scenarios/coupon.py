@@ -215,11 +215,9 @@ def run(ctx: Context) -> None:
 def _warm_up(ctx: Context, users: int) -> None:
     """The 202 path for a moment on a coupon of its own, its reservations settled, numbers dropped,
     as the baselines are warmed up (`wrk.warm_up`): with a broker just started (a clean machine's
-    make bench starts one), the first seconds of publishing run its produce path cold. In a probe of
-    the line alone, Kafka took 0.42 of a core in the first run instead of 0.08-0.18, and the line
-    reached 0.56x instead of 0.71-0.76x
-    (docs/performance.md, 2026-12-02 evening). Other users than the measured ones: no token the
-    line presents is known to the service before it."""
+    make bench starts one), the first seconds of publishing run its produce path cold, and the
+    broker takes CPU the measured line would otherwise have. Other users than the measured ones:
+    no token the line presents is known to the service before it."""
     tokens = ctx.out / "warm-up-tokens.txt"
     data.write_tokens(tokens, ctx.stack.jwt_secret, data.warm_up_users(users))
     coupon = asyncio.run(_new_coupon(ctx, "Bench 202 path (warm-up)", 10_000_000))
@@ -339,8 +337,8 @@ async def _settle(
     The progress comes from the issuer's settled counter, read with the lag five times a second.
     The coupon's rows are counted only when the counter says they should all be there: nothing in
     the service asks issue_requests by coupon, so it has no such index, and counting them at every
-    sample scanned the table (4 ms a sample at 50,000 rows, and the table grows from line to line),
-    CPU the bench took from the suite while measuring it. The figures come from the rows."""
+    sample would scan the table (a cost that grows from line to line), CPU the bench would take
+    from the suite while measuring it. The figures come from the rows."""
     progress: list[tuple[float, int, float | None]] = []
     reservations = 0
     conn = await asyncpg.connect(ctx.stack.database_url)
