@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,6 +44,9 @@ class HttpMetricsMiddleware:
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app, self.service = app, service
+        # The labelled children, kept: prometheus_client's `labels()` takes a lock and builds a
+        # tuple on every call, a cost every request would pay.
+        self._timers: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,6 +66,8 @@ class HttpMetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(self.service, scope["method"], template, str(status)).observe(
-                time.perf_counter() - start
-            )
+            key = (scope["method"], template, status)
+            timer = self._timers.get(key)
+            if timer is None:
+                timer = self._timers[key] = HTTP_REQUESTS.labels(self.service, key[0], template, str(status))
+            timer.observe(time.perf_counter() - start)
