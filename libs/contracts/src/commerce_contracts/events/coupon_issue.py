@@ -31,8 +31,8 @@ def encode_issue_requested(
     *, reservation_id: str, user_id: int, coupon_id: int, requested_at: datetime
 ) -> bytes:
     """The bytes `encode_event(CouponIssueRequested(...))` writes for a new request (a fresh event id,
-    occurred now), written directly. The issue route, the hottest path of a sale day, spent more
-    on building, validating and serializing the model than on the rest of its own work; its values
+    occurred now), written directly: on the issue route, the hottest path of a sale day, building,
+    validating and serializing the model would cost more than the rest of its own work. Its values
     are its own (a reservation id it made, a user from a verified token, a coupon id from a checked
     path). tests/test_contracts.py holds this to the model's bytes, and decodes it back."""
     return orjson.dumps(
