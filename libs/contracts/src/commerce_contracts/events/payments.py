@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, AliasGenerator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from commerce_contracts.envelope import Event
 
 
+def _either_spelling(name: str) -> AliasChoices:
+    return AliasChoices(name, to_camel(name))
+
+
 class PaidLine(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    """A line of a paid order, as the order snapshotted it: the one form of a line on the payment path,
+    from the order service's answer (which spells its fields in camelCase, `productId`, so they are read
+    in either spelling) through the payment saga's stored state to the payment events (snake_case, as
+    written here)."""
+
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, alias_generator=AliasGenerator(validation_alias=_either_spelling)
+    )
     product_id: int = Field(ge=1)
     option_id: int = Field(ge=1)
     quantity: int = Field(ge=1)
