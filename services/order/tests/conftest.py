@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
@@ -21,10 +22,14 @@ from asgi_lifespan import LifespanManager
 import order_service
 from commerce_kit import db
 from commerce_kit.testing import eventually, tokens
+from commerce_kit.web import ServiceApp
 from order_service.app import create_app
+from order_service.bootstrap import OrderDeps
 from order_service.domain import placing
 from order_service.domain.order import Order
 from order_service.domain.placing import CatalogOption, RequestedLine
+from order_service.service_layer.expiry import UnpaidOrderExpiry
+from order_service.service_layer.orders import Orders
 from order_service.settings import OrderSettings
 
 MIGRATIONS = Path(order_service.__file__).parent / "migrations"
@@ -76,11 +81,11 @@ def migrated(settings: OrderSettings) -> OrderSettings:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def app(migrated: OrderSettings) -> AsyncIterator[object]:
+async def app(migrated: OrderSettings) -> AsyncIterator[ServiceApp[OrderDeps]]:
     application = create_app(migrated)
     async with LifespanManager(application):
         yield application
-        await outbox_drained(application.state.pool)
+        await outbox_drained(application.deps.pool)
 
 
 @pytest.fixture(scope="session")
@@ -89,25 +94,26 @@ def drain_outbox():
 
 
 @pytest_asyncio.fixture(scope="session")
-async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+async def client(app: ServiceApp[OrderDeps]) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://order") as c:
         yield c
 
 
 @pytest.fixture(scope="session")
-def pool(app: object):  # the service's own pool, to check what the database holds
-    return app.state.pool  # type: ignore[attr-defined]
+def pool(app: ServiceApp[OrderDeps]) -> asyncpg.Pool:
+    """The service's own pool, to check what the database holds."""
+    return app.deps.pool
 
 
 @pytest.fixture(scope="session")
-def orders(app: object):
-    return app.state.orders  # type: ignore[attr-defined]
+def orders(app: ServiceApp[OrderDeps]) -> Orders:
+    return app.deps.orders
 
 
 @pytest.fixture(scope="session")
-def expiry(app: object):
-    return app.state.expiry  # type: ignore[attr-defined]
+def expiry(app: ServiceApp[OrderDeps]) -> UnpaidOrderExpiry:
+    return app.deps.expiry
 
 
 SHIRT = CatalogOption(

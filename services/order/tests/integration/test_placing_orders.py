@@ -152,8 +152,8 @@ async def test_a_catalog_that_does_not_answer_is_a_503_within_the_timeout(
             started = time.monotonic()
             answer = await post_order(client, {"items": [LINE]}, tokens.bearer(user))
             elapsed = time.monotonic() - started
-        stored = await app.state.pool.fetchval("SELECT count(*) FROM orders WHERE user_id = $1", user)
-        await drain_outbox(app.state.pool)  # this app's relay shares the outbox: stop it idle
+        stored = await app.deps.pool.fetchval("SELECT count(*) FROM orders WHERE user_id = $1", user)
+        await drain_outbox(app.deps.pool)  # this app's relay shares the outbox: stop it idle
     assert_problem(answer, 503, "DEPENDENCY_UNAVAILABLE")
     # Two tries of 0.5 s each (a lookup is safe to retry), and no more.
     assert 1.0 <= elapsed < 3, f"took {elapsed:.1f}s"

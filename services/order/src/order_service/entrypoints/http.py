@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from pydantic import Field, StrictInt
 
 from commerce_kit.api import ApiRequest, ApiResponse, BodyId, Cursor, PageSize, path_id, problems
 from commerce_kit.paging import Page
 from commerce_kit.web import Caller
+from order_service.bootstrap import Deps
 from order_service.domain.order import Order
 from order_service.domain.placing import RequestedLine
-from order_service.service_layer.orders import Orders
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
-
-#: The shop's hot calls, answered by their route's function ahead of FastAPI's machinery
-#: (commerce_kit.web.install_plain_route; docs/performance.md).
-PLAIN_ROUTES = ("place_order",)
 
 OrderId = Annotated[int, path_id("orderId")]
 UserId = Annotated[int, path_id("userId")]
 
 MAX_LINES, MAX_QUANTITY = 50, 1000
-
-
-def orders(request: Request) -> Orders:
-    return request.app.state.orders
 
 
 class OrderItemIn(ApiRequest):
@@ -69,8 +61,12 @@ class OrderOut(ApiResponse):
     created_at: datetime
 
 
-def order_out(order: Order) -> OrderOut:
-    return OrderOut(
+AnOrderOut = TypeVar("AnOrderOut", bound=OrderOut)
+
+
+def order_as(kind: type[AnOrderOut], order: Order, **more: Any) -> AnOrderOut:
+    """The order as `kind` (the public answer, or one that adds to it), built in one go."""
+    return kind(
         order_id=order.id,
         user_id=order.user_id,
         status=order.status.value,
@@ -91,18 +87,21 @@ def order_out(order: Order) -> OrderOut:
         pay_amount=order.pay_amount,
         user_coupon_id=order.user_coupon_id,
         created_at=order.created_at,
+        **more,
     )
+
+
+def order_out(order: Order) -> OrderOut:
+    return order_as(OrderOut, order)
 
 
 @router.post(
     "/orders", status_code=201, response_model=OrderOut, responses=problems(400, 401, 403, 404, 409, 503)
 )
-async def place_order(
-    body: PlaceOrderRequest, caller: Caller, request: Request, response: Response
-) -> OrderOut:
+async def place_order(body: PlaceOrderRequest, caller: Caller, deps: Deps, response: Response) -> OrderOut:
     """Place an order for the caller, priced by the catalog now and discounted by the coupon; it waits
     for its payment as PENDING_PAYMENT (no stock is taken yet)."""
-    order = await orders(request).place(
+    order = await deps.orders.place(
         caller.user_id,
         [RequestedLine(i.product_id, i.option_id, i.quantity) for i in body.items],
         body.user_coupon_id,
@@ -112,23 +111,23 @@ async def place_order(
 
 
 @router.get("/orders/{orderId}", response_model=OrderOut, responses=problems(400, 401, 403, 404))
-async def get_order(order_id: OrderId, caller: Caller, request: Request) -> OrderOut:
-    order = await orders(request).get(order_id)
+async def get_order(order_id: OrderId, caller: Caller, deps: Deps) -> OrderOut:
+    order = await deps.orders.get(order_id)
     caller.require_owner(order.user_id, admin_may=True)
     return order_out(order)
 
 
 @router.get("/users/{userId}/orders", response_model=Page[OrderOut], responses=problems(400, 401, 403))
 async def orders_of_user(
-    user_id: UserId, caller: Caller, request: Request, size: PageSize = 20, cursor: Cursor = None
+    user_id: UserId, caller: Caller, deps: Deps, size: PageSize = 20, cursor: Cursor = None
 ) -> Page[OrderOut]:
     """The user's orders, newest first."""
     caller.require_owner(user_id, admin_may=True)
-    found, next_cursor = await orders(request).of_user(user_id, cursor, size)
+    found, next_cursor = await deps.orders.of_user(user_id, cursor, size)
     return Page[OrderOut](items=[order_out(o) for o in found], nextCursor=next_cursor)
 
 
 @router.post("/orders/{orderId}/cancel", response_model=OrderOut, responses=problems(400, 401, 403, 404, 409))
-async def cancel_order(order_id: OrderId, caller: Caller, request: Request) -> OrderOut:
+async def cancel_order(order_id: OrderId, caller: Caller, deps: Deps) -> OrderOut:
     """The owner cancels an order that is not paid yet (a paid one: 409 until refunds exist)."""
-    return order_out(await orders(request).cancel(order_id, caller.user_id))
+    return order_out(await deps.orders.cancel(order_id, caller.user_id))

@@ -7,21 +7,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from commerce_kit.api import ApiRequest, ApiResponse, BodyId, Cursor, path_id, problems
 from commerce_kit.paging import Page
 from commerce_kit.web import InternalCaller
+from order_service.bootstrap import Deps
 from order_service.domain.order import Order
-from order_service.entrypoints.http import OrderOut, order_out
-from order_service.service_layer.orders import Orders
+from order_service.entrypoints.http import OrderOut, order_as
 
 router = APIRouter(prefix="/internal/v1", tags=["internal: payment saga"])
-
-#: Every call of the saga (and of the order service), answered by its route's function ahead of
-#: FastAPI's machinery (commerce_kit.web.install_plain_route; docs/performance.md).
-PLAIN_ROUTES = ("read_order", "mark_paid", "mark_refunded")
 
 OrderId = Annotated[int, path_id("orderId")]
 
@@ -40,11 +36,7 @@ class InternalOrderOut(OrderOut):
 
 
 def _out(order: Order) -> InternalOrderOut:
-    return InternalOrderOut(**order_out(order).model_dump(), payment_id=order.payment_id)
-
-
-def _orders(request: Request) -> Orders:
-    return request.app.state.orders
+    return order_as(InternalOrderOut, order, payment_id=order.payment_id)
 
 
 class PaidLineOut(ApiResponse):
@@ -68,12 +60,12 @@ class PaidOrderOut(ApiResponse):
 @router.get("/orders/paid", response_model=Page[PaidOrderOut], responses=problems(400, 401, 403))
 async def paid_orders(
     caller: InternalCaller,
-    request: Request,
+    deps: Deps,
     cursor: Cursor = None,
     size: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> Page[PaidOrderOut]:
     """Every paid (and refunded) order, oldest first, page by page: the ranking service's backfill."""
-    found, next_cursor = await _orders(request).paid_orders(cursor, size)
+    found, next_cursor = await deps.orders.paid_orders(cursor, size)
     return Page[PaidOrderOut](
         items=[
             PaidOrderOut(
@@ -101,20 +93,20 @@ async def paid_orders(
 
 
 @router.get("/orders/{orderId}", response_model=InternalOrderOut, responses=problems(400, 401, 403, 404))
-async def read_order(order_id: OrderId, caller: InternalCaller, request: Request) -> InternalOrderOut:
+async def read_order(order_id: OrderId, caller: InternalCaller, deps: Deps) -> InternalOrderOut:
     """The order as the public API shows it, plus the payment that paid it."""
-    return _out(await _orders(request).get(order_id))
+    return _out(await deps.orders.get(order_id))
 
 
 @router.put(
     "/orders/{orderId}/paid", response_model=InternalOrderOut, responses=problems(400, 401, 403, 404, 409)
 )
 async def mark_paid(
-    order_id: OrderId, body: PaidRequest, caller: InternalCaller, request: Request
+    order_id: OrderId, body: PaidRequest, caller: InternalCaller, deps: Deps
 ) -> InternalOrderOut:
     """PENDING_PAYMENT -> PAID (OrderPaid). The same payment again answers the same; any other state,
     or another payment, is 409 INVALID_ORDER_STATE."""
-    return _out(await _orders(request).paid(order_id, body.payment_id, body.paid_at))
+    return _out(await deps.orders.paid(order_id, body.payment_id, body.paid_at))
 
 
 @router.put(
@@ -123,7 +115,7 @@ async def mark_paid(
     responses=problems(400, 401, 403, 404, 409),
 )
 async def mark_refunded(
-    order_id: OrderId, body: RefundedRequest, caller: InternalCaller, request: Request
+    order_id: OrderId, body: RefundedRequest, caller: InternalCaller, deps: Deps
 ) -> InternalOrderOut:
     """PAID -> REFUNDED (OrderRefunded), idempotent for the payment that paid it."""
-    return _out(await _orders(request).refunded(order_id, body.payment_id))
+    return _out(await deps.orders.refunded(order_id, body.payment_id))
