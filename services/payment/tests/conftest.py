@@ -9,6 +9,7 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
@@ -17,7 +18,9 @@ from asgi_lifespan import LifespanManager
 import payment_service
 from commerce_kit import db
 from commerce_kit.testing.dataplatform import serving
+from commerce_kit.web import ServiceApp
 from payment_service.app import create_app
+from payment_service.bootstrap import PaymentDeps
 from payment_service.settings import PaymentSettings
 
 MIGRATIONS = Path(payment_service.__file__).parent / "migrations"
@@ -64,18 +67,18 @@ def settings(test_env, services_away, platform) -> PaymentSettings:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def app(settings) -> AsyncIterator[object]:
+async def app(settings) -> AsyncIterator[ServiceApp[PaymentDeps]]:
     application = create_app(settings)
     async with LifespanManager(application):
         yield application
 
 
 @pytest_asyncio.fixture(scope="session")
-async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: ServiceApp[PaymentDeps]) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://payment") as c:
         yield c
 
 
 @pytest.fixture(scope="session")
-def pool(app):
-    return app.state.runtime.pool
+def pool(app: ServiceApp[PaymentDeps]) -> asyncpg.Pool:
+    return app.deps.pool

@@ -8,9 +8,11 @@ import asyncpg
 import httpx
 import pytest
 
+from commerce_contracts.events.payments import PaidLine
+from commerce_kit.ratelimit import RateLimiter
 from commerce_kit.testing import tokens
 from payment_service.adapters import repository as repo
-from payment_service.adapters.services import Order, OrderLine
+from payment_service.adapters.services import Order
 from payment_service.domain.saga import Status, Step
 
 _orders = itertools.count(int(time.time() * 1000) % 10**11)
@@ -24,7 +26,7 @@ async def start(pool, order_id, owner="tester", lease=15.0, coupon=None):
             user_id=7,
             amount=1000,
             user_coupon_id=coupon,
-            items=[{"product_id": 1, "option_id": 2, "quantity": 1, "unit_price": 1000}],
+            items=(PaidLine(product_id=1, option_id=2, quantity=1, unit_price=1000),),
             idem=None,
             lease_owner=owner,
             lease_seconds=lease,
@@ -82,7 +84,7 @@ async def test_a_key_whose_first_try_found_the_services_away_may_try_again(clien
 
 
 async def test_a_step_without_an_answer_is_sent_again_later_never_guessed(app, pool):
-    payments = app.state.payments
+    payments = app.deps.payments
     payment = await start(pool, next(_orders), owner=payments.owner)
     # Driven as POST /payments drives it: with the payment as started (attempting its first step).
     record = await payments.driver.drive(payment, budget=2, record=await repo.load(pool, payment))
@@ -132,19 +134,13 @@ async def test_only_services_may_ask_for_a_refund(client, pool):
     assert not_paid.status_code == 409 and not_paid.json()["code"] == "INVALID_ORDER_STATE"
 
 
-async def test_a_user_paying_too_often_is_rate_limited(client, app):
-    from commerce_kit.ratelimit import RateLimiter
-
-    # (Swapped by hand: pytest's monkeypatch deletes, rather than restores, a Starlette State entry.)
-    configured = app.state.rate_limiter
-    app.state.rate_limiter = RateLimiter(app.state.runtime.redis, "payments-test", 2, window_seconds=60)
-    try:
-        answers = [
-            await client.post("/api/v1/payments", json={"orderId": next(_orders)}, headers=tokens.bearer(13))
-            for _ in range(4)
-        ]
-    finally:
-        app.state.rate_limiter = configured
+async def test_a_user_paying_too_often_is_rate_limited(client, app, monkeypatch):
+    limiter = RateLimiter(app.deps.redis, "payments-test", 2, window_seconds=60)
+    monkeypatch.setattr(app.deps.payments, "limiter", limiter)
+    answers = [
+        await client.post("/api/v1/payments", json={"orderId": next(_orders)}, headers=tokens.bearer(13))
+        for _ in range(4)
+    ]
     assert [a.status_code for a in answers] == [
         503,
         503,
@@ -158,10 +154,16 @@ async def test_a_request_cut_after_claiming_its_key_leaves_no_claim_behind(app, 
     """The key is claimed in the transaction that starts the saga, never on its own: a request cut
     in between (its connection cut, its process killed) leaves nothing, and a retry with the same
     key starts the payment, instead of IDEMPOTENCY_IN_PROGRESS until the key expires."""
-    payments, user, order = app.state.payments, 14, next(_orders)
+    payments, user, order = app.deps.payments, 14, next(_orders)
 
     async def an_order(order_id: int) -> Order:
-        return Order(order_id, user, "PENDING_PAYMENT", 1000, None, (OrderLine(1, 2, 1, 1000),), None)
+        return Order(
+            order_id=order_id,
+            user_id=user,
+            status="PENDING_PAYMENT",
+            pay_amount=1000,
+            items=(PaidLine(product_id=1, option_id=2, quantity=1, unit_price=1000),),
+        )
 
     real_start = repo.start
 

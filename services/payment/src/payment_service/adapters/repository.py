@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
+from pydantic import TypeAdapter
 
+from commerce_contracts.events.payments import PaidLine
 from payment_service.domain.saga import Saga, Status, Step
+
+#: The `items` column: the order's lines as `PaidLine`s, stored in their event form (snake_case JSON).
+LINES = TypeAdapter(tuple[PaidLine, ...])
 
 
 @dataclass(frozen=True)
@@ -18,7 +23,7 @@ class PaymentRecord:
     user_id: int
     amount: int
     user_coupon_id: int | None
-    items: list[dict[str, Any]]
+    items: tuple[PaidLine, ...]
     saga: Saga
     idem_user_id: int | None
     idem_key: str | None
@@ -44,7 +49,7 @@ class PaymentRecord:
             row["user_id"],
             row["amount"],
             row["user_coupon_id"],
-            row["items"],
+            LINES.validate_python(row["items"]),
             saga,
             row["idem_user_id"],
             row["idem_key"],
@@ -63,7 +68,7 @@ async def start(
     user_id: int,
     amount: int,
     user_coupon_id: int | None,
-    items: list[dict[str, Any]],
+    items: Sequence[PaidLine],
     idem: tuple[int, str] | None,
     lease_owner: str,
     lease_seconds: float,
@@ -91,7 +96,7 @@ async def start(
         user_id,
         amount,
         user_coupon_id,
-        items,
+        LINES.dump_python(tuple(items), mode="json"),
         idem[0] if idem else None,
         idem[1] if idem else None,
         lease_owner,
@@ -113,6 +118,18 @@ async def live_payment_of_order(
     return None if row is None else PaymentRecord.of(row)
 
 
+@dataclass(frozen=True)
+class Stamps:
+    """What a save records besides the saga, each once it is known; None leaves the column as it is."""
+
+    paid_at: datetime | None = None  # the instant the order and PaymentCompleted carry
+    balance_after: int | None = None  # the wallet after the debit
+    refunded_at: datetime | None = None
+
+
+NO_STAMPS = Stamps()
+
+
 async def save(
     conn: asyncpg.Connection | asyncpg.Pool,
     payment_id: int,
@@ -123,32 +140,25 @@ async def save(
     step: Step | None,
     event: str,
     detail: str | None = None,
-    extra: dict[str, Any] | None = None,
+    stamps: Stamps = NO_STAMPS,
     then: tuple[Step, str] | None = None,
 ) -> PaymentRecord | None:
     """Persist the saga and log the transition, in one statement, if `owner` still holds the lease
     (renewing it); returns the payment as saved. None when the lease was lost: another driver has
     the saga now and this one must stop. `then` logs a second transition after the first (the next
     step's ATTEMPT, saved with the outcome of the one before: one write between two steps)."""
-    columns = {
-        "status": saga.status.value,
-        "done": [s.value for s in saga.done],
-        "attempted": saga.attempted.value if saga.attempted else None,
-        "failure_code": saga.failure_code,
-        "failure_detail": saga.failure_detail,
-        **(extra or {}),
-    }
-    first = 8  # $1..$7 below
-    sets = ", ".join(f"{name} = ${first + i}" for i, name in enumerate(columns))
     steps = [step.value if step else None] + ([then[0].value] if then else [])
     events = [event] + ([then[1]] if then else [])
     details = [detail] + ([None] if then else [])
     row = await conn.fetchrow(
-        f"""
+        """
         WITH saved AS (
             -- A final saga ($7) has nothing left to drive: its lease goes with the last save, so
             -- that a refund may start at once on any instance, not once the lease has lapsed.
-            UPDATE payments SET {sets}, updated_at = now(),
+            UPDATE payments SET status = $8, done = $9, attempted = $10, failure_code = $11,
+                   failure_detail = $12, paid_at = COALESCE($13, paid_at),
+                   balance_after = COALESCE($14, balance_after), refunded_at = COALESCE($15, refunded_at),
+                   updated_at = now(),
                    lease_owner = CASE WHEN $7 THEN NULL ELSE lease_owner END,
                    lease_until = CASE WHEN $7 THEN NULL ELSE now() + make_interval(secs => $3) END
             WHERE id = $1 AND lease_owner = $2
@@ -169,7 +179,14 @@ async def save(
         events,
         details,
         saga.status.final,
-        *columns.values(),
+        saga.status.value,
+        [s.value for s in saga.done],
+        saga.attempted.value if saga.attempted else None,
+        saga.failure_code,
+        saga.failure_detail,
+        stamps.paid_at,
+        stamps.balance_after,
+        stamps.refunded_at,
     )
     return None if row is None else PaymentRecord.of(row)
 

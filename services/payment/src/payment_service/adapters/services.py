@@ -4,42 +4,74 @@ re-raises the other service's refusals with their codes."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+
+from commerce_contracts.events.payments import PaidLine
 from commerce_kit.auth import ServiceToken
 from commerce_kit.clients import RemoteError, ServiceClient
+from commerce_kit.errors import DependencyUnavailable
 from payment_service.settings import PaymentSettings
 
-
-@dataclass(frozen=True)
-class OrderLine:
-    product_id: int
-    option_id: int
-    quantity: int
-    unit_price: int
-    product_name: str | None = None
+log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Order:
-    id: int
+class _Answer(BaseModel):
+    """Another service's answer (camelCase, as every internal API spells it; fields it adds are
+    ignored). Built by field name too, as a test's stand-in for the other service."""
+
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, extra="ignore", frozen=True)
+
+
+class Order(_Answer):
+    """The order to pay, as the order service's internal read answers it; its lines are `PaidLine`s
+    from here to the payment events."""
+
+    order_id: int
     user_id: int
     status: str
     pay_amount: int
-    user_coupon_id: int | None
-    lines: tuple[OrderLine, ...]
-    payment_id: int | None
+    user_coupon_id: int | None = None
+    items: tuple[PaidLine, ...]
+    payment_id: int | None = None
+
+
+class _StockTake(_Answer):
+    status: str
+    short_option_ids: tuple[int, ...] = ()
+
+
+class _Debit(_Answer):
+    status: str
+    balance_after: int | None = None
+
+
+A = TypeVar("A", bound=_Answer)
+
+
+def _parsed(service: str, kind: type[A], answer: Any) -> A:
+    """The answer in the shape the internal API promises. Anything else is no usable answer (the
+    other service's fault): the caller gets 503, the saga sends the same step again later."""
+    try:
+        return kind.model_validate(answer)
+    except ValidationError as exc:
+        log.error("unexpected answer from the %s service: %s", service, exc)
+        raise DependencyUnavailable(f"The {service} service gave an unexpected answer") from exc
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a step's service answered: `ok` for done, otherwise refused with `detail`."""
+    """What a step's service answered: `ok` for done, otherwise refused with `detail`; a debit also
+    tells the balance it left."""
 
     ok: bool
     detail: str = ""
-    data: dict[str, Any] | None = None
+    balance_after: int | None = None
 
 
 class Services:
@@ -62,24 +94,12 @@ class Services:
 
     async def load_order(self, order_id: int) -> Order | None:
         try:
-            o = await self.order.get(f"/internal/v1/orders/{order_id}")
+            answer = await self.order.get(f"/internal/v1/orders/{order_id}")
         except RemoteError as e:
             if e.status == 404:
                 return None
             raise
-        lines = tuple(
-            OrderLine(i["productId"], i["optionId"], i["quantity"], i["unitPrice"], i.get("productName"))
-            for i in o["items"]
-        )
-        return Order(
-            o["orderId"],
-            o["userId"],
-            o["status"],
-            o["payAmount"],
-            o.get("userCouponId"),
-            lines,
-            o.get("paymentId"),
-        )
+        return _parsed("order", Order, answer)
 
     async def mark_order_paid(self, order_id: int, payment_id: int, paid_at: datetime) -> Outcome:
         try:
@@ -99,13 +119,15 @@ class Services:
 
     # --- catalog -----------------------------------------------------------------------------------
 
-    async def take_stock(self, payment_id: int, lines: tuple[OrderLine, ...]) -> Outcome:
+    async def take_stock(self, payment_id: int, lines: tuple[PaidLine, ...]) -> Outcome:
         body = {"lines": [{"optionId": line.option_id, "quantity": line.quantity} for line in lines]}
-        answer = await self.catalog.put(f"/internal/v1/stock-takes/{payment_id}", body)
-        if answer["status"] == "TAKEN":
-            return Outcome(True, data=answer)
-        short = answer.get("shortOptionIds") or []
-        return Outcome(False, f"Not enough stock for option(s) {', '.join(map(str, short))}".strip())
+        answer = _parsed(
+            "catalog", _StockTake, await self.catalog.put(f"/internal/v1/stock-takes/{payment_id}", body)
+        )
+        if answer.status == "TAKEN":
+            return Outcome(True)
+        short = ", ".join(map(str, answer.short_option_ids))
+        return Outcome(False, f"Not enough stock for option(s) {short}".strip())
 
     async def give_back_stock(self, payment_id: int) -> Outcome:
         await self.catalog.put(f"/internal/v1/stock-takes/{payment_id}/give-back")
@@ -114,12 +136,16 @@ class Services:
     # --- user --------------------------------------------------------------------------------------
 
     async def take_balance(self, payment_id: int, user_id: int, amount: int, order_id: int) -> Outcome:
-        answer = await self.user.put(
-            f"/internal/v1/payments/{payment_id}/debit",
-            {"userId": user_id, "amount": amount, "orderId": order_id},
+        answer = _parsed(
+            "user",
+            _Debit,
+            await self.user.put(
+                f"/internal/v1/payments/{payment_id}/debit",
+                {"userId": user_id, "amount": amount, "orderId": order_id},
+            ),
         )
-        if answer["status"] == "TAKEN":
-            return Outcome(True, data=answer)
+        if answer.status == "TAKEN":
+            return Outcome(True, balance_after=answer.balance_after)
         return Outcome(False, f"The payment needs {amount} KRW and the balance is short")
 
     async def give_back_balance(self, payment_id: int, user_id: int) -> Outcome:

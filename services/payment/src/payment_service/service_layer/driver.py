@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
 from prometheus_client import Counter, Histogram
 
-from commerce_contracts.events.payments import PaidLine, PaymentCompleted, PaymentRefunded
+from commerce_contracts.events.payments import PaymentCompleted, PaymentRefunded
 from commerce_contracts.registry import PAYMENT_COMPLETED, PAYMENT_REFUNDED
 from commerce_kit import idempotency, outbox
 from commerce_kit.clients import RemoteError
 from commerce_kit.errors import DependencyUnavailable
 from payment_service.adapters import repository as repo
-from payment_service.adapters.repository import PaymentRecord
-from payment_service.adapters.services import OrderLine, Outcome, Services
+from payment_service.adapters.repository import PaymentRecord, Stamps
+from payment_service.adapters.services import Outcome, Services
 from payment_service.domain.saga import Saga, Status, Step
-from payment_service.service_layer.answers import answer_for
+from payment_service.service_layer.answers import answer_for, stored
 
 log = logging.getLogger(__name__)
 
@@ -106,22 +107,16 @@ class SagaDriver:
             lease_seconds=self.lease_seconds,
             step=step,
             event="ATTEMPT",
-            extra=self._stamps(record, step),
+            stamps=Stamps(paid_at=_paid_at(record, step)),
         )
         if saved is None:
             raise LeaseLost
         return saved
 
-    @staticmethod
-    def _stamps(record: PaymentRecord, step: Step) -> dict[str, object]:
-        if step is Step.MARK_ORDER_PAID and record.paid_at is None:
-            return {"paid_at": datetime.now(UTC)}  # the order and the event carry the same instant
-        return {}
-
     async def _run(self, step: Step, p: PaymentRecord) -> Outcome:
         s = self.services
         if step is Step.TAKE_STOCK:
-            return await s.take_stock(p.id, _lines(p))
+            return await s.take_stock(p.id, p.items)
         if step is Step.TAKE_BALANCE:
             return await s.take_balance(p.id, p.user_id, p.amount, p.order_id)
         if step is Step.USE_COUPON:
@@ -145,21 +140,30 @@ class SagaDriver:
         the budget allows; returns the payment as saved and the step to run next (None: stop here,
         the saga final or handed back to the recovery worker)."""
         saga: Saga = record.saga.succeeded(step) if outcome.ok else record.saga.refused(step, outcome.detail)
-        extra: dict[str, object] = {}
-        if step is Step.TAKE_BALANCE and outcome.ok and outcome.data:
-            extra["balance_after"] = outcome.data.get("balanceAfter")
-        if saga.status is Status.REFUNDED:
-            extra["refunded_at"] = datetime.now(UTC)
-        save = dict(
-            owner=self.owner,
-            lease_seconds=self.lease_seconds,
-            step=step,
-            event="DONE" if outcome.ok else "REFUSED",
-            detail=outcome.detail or None,
+        stamps = Stamps(
+            balance_after=outcome.balance_after,
+            refunded_at=datetime.now(UTC) if saga.status is Status.REFUNDED else None,
         )
+
+        async def save(
+            conn: asyncpg.Connection | asyncpg.Pool, saga: Saga, stamps: Stamps, then: Step | None = None
+        ) -> PaymentRecord | None:
+            return await repo.save(
+                conn,
+                record.id,
+                saga,
+                owner=self.owner,
+                lease_seconds=self.lease_seconds,
+                step=step,
+                event="DONE" if outcome.ok else "REFUSED",
+                detail=outcome.detail or None,
+                stamps=stamps,
+                then=(then, "ATTEMPT") if then is not None else None,
+            )
+
         if saga.status.final:  # the final state, its event and its stored answer: together or not at all
             async with self.pool.acquire() as conn, conn.transaction():
-                saved = await repo.save(conn, record.id, saga, **save, extra=extra)
+                saved = await save(conn, saga, stamps)
                 if saved is not None:
                     await self._finish(conn, saved)
             if saved is None:
@@ -167,11 +171,10 @@ class SagaDriver:
             return saved, None
         after = saga.next_step()
         if after is not None and in_time:
-            saga = saga.attempting(after)
-            extra |= self._stamps(record, after)
-            saved = await repo.save(self.pool, record.id, saga, **save, extra=extra, then=(after, "ATTEMPT"))
+            stamps = replace(stamps, paid_at=_paid_at(record, after))
+            saved = await save(self.pool, saga.attempting(after), stamps, then=after)
         else:
-            saved = await repo.save(self.pool, record.id, saga, **save, extra=extra)
+            saved = await save(self.pool, saga, stamps)
         if saved is None:
             raise LeaseLost
         if after is not None and not in_time:  # the budget is spent: the recovery worker goes on
@@ -184,50 +187,49 @@ class SagaDriver:
         Idempotency-Key that started it."""
         status = p.saga.status
         if status is Status.COMPLETED:
-            await outbox.add(
-                conn,
-                PAYMENT_COMPLETED,
-                PaymentCompleted(
-                    payment_id=p.id,
-                    order_id=p.order_id,
-                    user_id=p.user_id,
-                    amount=p.amount,
-                    items=_paid(p),
-                    user_coupon_id=p.user_coupon_id,
-                    balance_after=p.balance_after,
-                    paid_at=p.paid_at,
-                ),
-            )
+            await outbox.add(conn, PAYMENT_COMPLETED, completed(p))
         elif status is Status.REFUNDED:
-            await outbox.add(
-                conn,
-                PAYMENT_REFUNDED,
-                PaymentRefunded(
-                    payment_id=p.id,
-                    order_id=p.order_id,
-                    user_id=p.user_id,
-                    amount=p.amount,
-                    items=_paid(p),
-                    paid_at=p.paid_at,
-                    refunded_at=p.refunded_at,
-                ),
-            )
+            await outbox.add(conn, PAYMENT_REFUNDED, refunded(p))
         if (
             status in (Status.COMPLETED, Status.FAILED)
             and p.idem_key is not None
             and p.idem_user_id is not None
         ):
-            await idempotency.complete(conn, p.idem_user_id, p.idem_key, answer_for(p))
+            await idempotency.complete(conn, p.idem_user_id, p.idem_key, stored(answer_for(p)))
         SAGA_OUTCOMES.labels(status.value, p.saga.failure_code or "").inc()
         SAGA_SECONDS.labels(status.value).observe((datetime.now(UTC) - p.created_at).total_seconds())
 
 
-def _lines(p: PaymentRecord) -> tuple[OrderLine, ...]:
-    return tuple(
-        OrderLine(i["product_id"], i["option_id"], i["quantity"], i["unit_price"], i.get("product_name"))
-        for i in p.items
+def completed(p: PaymentRecord) -> PaymentCompleted:
+    """The event of a completed payment: its lines are the saga's own `PaidLine`s, as stored."""
+    return PaymentCompleted(
+        payment_id=p.id,
+        order_id=p.order_id,
+        user_id=p.user_id,
+        amount=p.amount,
+        items=p.items,
+        user_coupon_id=p.user_coupon_id,
+        balance_after=p.balance_after,
+        paid_at=p.paid_at,
     )
 
 
-def _paid(p: PaymentRecord) -> list[PaidLine]:
-    return [PaidLine(**i) for i in p.items]
+def refunded(p: PaymentRecord) -> PaymentRefunded:
+    """The event of a refunded payment, with the same lines."""
+    return PaymentRefunded(
+        payment_id=p.id,
+        order_id=p.order_id,
+        user_id=p.user_id,
+        amount=p.amount,
+        items=p.items,
+        paid_at=p.paid_at,
+        refunded_at=p.refunded_at,
+    )
+
+
+def _paid_at(record: PaymentRecord, step: Step) -> datetime | None:
+    """The instant a payment is paid at, fixed when marking its order paid is first attempted: the
+    order and PaymentCompleted carry the same one, however often the step is sent."""
+    if step is Step.MARK_ORDER_PAID and record.paid_at is None:
+        return datetime.now(UTC)
+    return None

@@ -17,12 +17,13 @@ from commerce_kit.errors import (
     IdempotencyInProgress,
     IdempotencyKeyReused,
 )
+from commerce_kit.ratelimit import RateLimiter
 from payment_service.adapters import repository as repo
 from payment_service.adapters.repository import PaymentRecord
 from payment_service.adapters.services import Services
 from payment_service.domain.errors import InvalidOrderState, OrderNotFound, PaymentNotFound
 from payment_service.domain.saga import Saga, Status, Step
-from payment_service.service_layer.answers import answer_for
+from payment_service.service_layer.answers import PayAnswer, answer_for, replayed
 from payment_service.service_layer.driver import SagaDriver
 from payment_service.settings import PaymentSettings
 
@@ -40,27 +41,33 @@ class StillRunning(DependencyUnavailable):
 
 
 class Payments:
-    def __init__(self, pool: asyncpg.Pool, services: Services, settings: PaymentSettings) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, services: Services, settings: PaymentSettings, limiter: RateLimiter
+    ) -> None:
         self.pool, self.services, self.settings = pool, services, settings
+        self.limiter = limiter  # PAYMENT_RATE_PER_USER: a user's payment requests per second
         self.owner = f"payment-{uuid.uuid4().hex[:12]}"
         self.driver = SagaDriver(pool, services, owner=self.owner, lease_seconds=settings.lease_seconds)
 
     # --- POST /payments ------------------------------------------------------------------------------
 
-    async def pay(self, user_id: int, order_id: int, key: str | None) -> idempotency.StoredAnswer:
-        """Run the saga for the order and answer 201 or the 409 of the step that refused. A saga that
-        cannot finish within the request's budget is left to the recovery worker (503; a retry with
-        the same Idempotency-Key gets IDEMPOTENCY_IN_PROGRESS until it is final, then its answer).
+    async def pay(self, user_id: int, order_id: int, key: str | None) -> PayAnswer:
+        """Run the saga for the order and answer the payment or the 409 of the step that refused (a
+        user beyond PAYMENT_RATE_PER_USER is refused first: 429). `key`: the Idempotency-Key as sent.
+        A saga that cannot finish within the request's budget is left to the recovery worker (503; a
+        retry with the same key gets IDEMPOTENCY_IN_PROGRESS until it is final, then its answer).
 
         The key is claimed in the transaction that starts the saga, never before: whatever cuts the
         request short (its process killed, its connection cut) leaves either nothing, and the retry
         starts afresh, or a saga that the recovery worker finishes and that completes the key."""
+        await self.limiter.check(user_id)
+        key = idempotency.validate_key(key)
         print_ = idempotency.fingerprint("pay", {"orderId": order_id})
         if key is not None:
             async with self.pool.acquire() as conn:
                 stored = await idempotency.lookup(conn, user_id, key, print_)
             if stored is not None:
-                return stored
+                return replayed(stored)
         try:
             started = await self._start(user_id, order_id, key, print_)
         except (DependencyUnavailable, IdempotencyInProgress, IdempotencyKeyReused):
@@ -70,9 +77,9 @@ class Payments:
             if key is None:
                 return answer
             async with self.pool.acquire() as conn:
-                return await idempotency.remember(conn, user_id, key, print_, answer)
+                return replayed(await idempotency.remember(conn, user_id, key, print_, answer))
         if isinstance(started, idempotency.StoredAnswer):
-            return started
+            return replayed(started)
         payment = await self.driver.drive(started.id, self.settings.request_budget_seconds, started)
         if payment.saga.status.final:
             return answer_for(payment)
@@ -94,16 +101,6 @@ class Payments:
             raise Forbidden("Only the order's owner may pay it")
         if order.status != "PENDING_PAYMENT":
             raise InvalidOrderState(f"Order {order_id} is {order.status}, not PENDING_PAYMENT")
-        items = [
-            {
-                "product_id": i.product_id,
-                "option_id": i.option_id,
-                "quantity": i.quantity,
-                "unit_price": i.unit_price,
-                "product_name": i.product_name,
-            }
-            for i in order.lines
-        ]
         async with self.pool.acquire() as conn, conn.transaction():
             if key is not None:
                 # A duplicate that got here first holds the key's row: this waits for its commit.
@@ -116,7 +113,7 @@ class Payments:
                 user_id=user_id,
                 amount=order.pay_amount,
                 user_coupon_id=order.user_coupon_id,
-                items=items,
+                items=order.items,
                 idem=(user_id, key) if key else None,
                 lease_owner=self.owner,
                 lease_seconds=self.settings.lease_seconds,
