@@ -76,7 +76,7 @@ async def test_each_event_is_handled_and_committed_once(kit_settings, fresh_topi
     settings = settings_with(kit_settings, fresh_topics)
     seen: list[int] = []
 
-    async def handle(event):
+    async def handle(event: PaymentCompleted) -> None:
         seen.append(event.payment_id)
 
     broker = await run(settings, Consumer(PAYMENT_COMPLETED, "g-once", handle, FAST))
@@ -97,7 +97,7 @@ async def test_a_failing_handler_is_retried_and_then_succeeds(kit_settings, fres
     settings = settings_with(kit_settings, fresh_topics)
     attempts: list[int] = []
 
-    async def flaky(event):
+    async def flaky(event: PaymentCompleted) -> None:
         attempts.append(event.payment_id)
         if len(attempts) < 3:
             raise ConnectionError("database briefly away")
@@ -116,7 +116,7 @@ async def test_a_message_that_keeps_failing_is_dead_lettered_and_the_partition_m
     handled: list[int] = []
     parked: list[tuple[int | None, str]] = []
 
-    async def handle(event):
+    async def handle(event: PaymentCompleted) -> None:
         if event.payment_id == 13:
             raise ValueError("unlucky")
         handled.append(event.payment_id)
@@ -142,14 +142,16 @@ async def test_an_undecodable_message_is_dead_lettered_at_once(kit_settings, fre
     handled: list[int] = []
     parked: list[tuple[object, str]] = []
 
-    async def handle(event):
+    async def handle(event: PaymentCompleted) -> None:
         handled.append(event.payment_id)
 
     async def on_dead_letter(event, reason):
         parked.append((event, reason))
 
     broker = await run(settings, Consumer(PAYMENT_COMPLETED, "g-garbage", handle, FAST, on_dead_letter))
-    await broker.publish(b"\x00 definitely not json", settings.topic(PAYMENT_COMPLETED.name), key=b"1")
+    await broker.producer.send_and_wait(
+        settings.topic(PAYMENT_COMPLETED.name), b"\x00 definitely not json", key=b"1"
+    )
     await publish(broker, settings, PAYMENT_COMPLETED, payment(21))
     await eventually(lambda: asyncio.sleep(0, handled == [21]), timeout=20, what="the good event")
     await broker.stop()
@@ -162,7 +164,7 @@ async def test_a_permanent_failure_is_not_retried(kit_settings, fresh_topics):
     settings = settings_with(kit_settings, fresh_topics)
     attempts: list[int] = []
 
-    async def handle(event):
+    async def handle(event: PaymentCompleted) -> None:
         attempts.append(event.payment_id)
         raise Permanent("no such order, and there never will be")
 
@@ -178,7 +180,7 @@ async def test_a_message_in_flight_when_the_consumer_dies_is_delivered_again(kit
     settings = settings_with(kit_settings, fresh_topics)
     started = asyncio.Event()
 
-    async def never_finishes(event):
+    async def never_finishes(event: PaymentCompleted) -> None:
         started.set()
         await asyncio.Event().wait()
 
@@ -191,7 +193,7 @@ async def test_a_message_in_flight_when_the_consumer_dies_is_delivered_again(kit
 
     redelivered: list[int] = []
 
-    async def handle(event):
+    async def handle(event: PaymentCompleted) -> None:
         redelivered.append(event.payment_id)
 
     broker = await run(settings, Consumer(PAYMENT_COMPLETED, "g-crash", handle, FAST))
@@ -210,7 +212,7 @@ async def test_a_batch_consumer_gets_many_events_at_once_in_partition_order(kit_
     settings = settings_with(kit_settings, fresh_topics)
     batches: list[list[int]] = []
 
-    async def handle(events):
+    async def handle(events: list[PaymentCompleted]) -> None:
         batches.append([e.payment_id for e in events])
 
     producer = create_broker(settings, client_id="kit-test-producer")
@@ -234,7 +236,7 @@ async def test_a_failing_batch_is_retried_one_by_one_and_only_the_culprit_is_par
     settled: list[int] = []
     parked: list[int | None] = []
 
-    async def handle(events):
+    async def handle(events: list[PaymentCompleted]) -> None:
         if any(e.payment_id == 55 for e in events):
             raise ValueError("a bad one in the batch")
         settled.extend(e.payment_id for e in events)
@@ -246,7 +248,7 @@ async def test_a_failing_batch_is_retried_one_by_one_and_only_the_culprit_is_par
     await producer.start()
     for n in range(50, 60):
         await publish(producer, settings, PAYMENT_COMPLETED, payment(n))
-    await producer.publish(b"garbage", settings.topic(PAYMENT_COMPLETED.name), key=b"1")
+    await producer.producer.send_and_wait(settings.topic(PAYMENT_COMPLETED.name), b"garbage", key=b"1")
     await producer.stop()
     broker = await run_batch(
         settings,

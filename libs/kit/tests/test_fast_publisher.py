@@ -37,7 +37,7 @@ async def test_concurrent_publishes_arrive_once_each_in_order_per_key(kit_settin
     try:
         await publisher.publish(PAYMENT_COMPLETED, events[0])  # alone: goes out at once
         await asyncio.gather(*(publisher.publish(PAYMENT_COMPLETED, e) for e in events[1:]))
-        partitions = sorted(await publisher._producer.producer.partitions_for(topic))
+        partitions = sorted(await publisher.producer.producer.partitions_for(topic))
     finally:
         await publisher.stop()
 

@@ -46,7 +46,7 @@ async def relay_env(kit_settings, schema_pool, fresh_topics):
         broker = create_broker(settings, client_id="outbox-test")
         await broker.start()
         brokers.append(broker)
-        found = OutboxRelay(pool, broker, settings, **options)
+        found = OutboxRelay(pool, broker.producer, settings, **options)
         found.channel = f"{schema}_outbox"
         return found
 

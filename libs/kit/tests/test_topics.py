@@ -24,7 +24,11 @@ async def test_a_prefixs_topics_are_created_and_then_deleted(infra, namespace):
     prefix = f"{namespace}.{secrets.token_hex(3)}."
     wanted = [*suite_topics(prefix), (f"{prefix}later.stock-events", 1)]  # and one of the test's own
     await ensure_topics(infra.kafka_bootstrap, wanted)
-    assert await topics_under(infra.kafka_bootstrap, prefix) == sorted(name for name, _ in wanted)
+
+    async def created() -> bool:  # the broker's metadata may lag its answer to the creation a moment
+        return await topics_under(infra.kafka_bootstrap, prefix) == sorted(name for name, _ in wanted)
+
+    await eventually(created, timeout=30, what=f"the topics under {prefix} created")
 
     await delete_topics(infra.kafka_bootstrap, prefix)
 

@@ -11,8 +11,7 @@ Relaying: `OutboxRelay` publishes pending rows to Kafka, at least once and in or
   instances; a dead relay's leases lapse after `lease_seconds` and another relay takes its buckets
   over. Live relays share the buckets (each takes at most its fair share).
 - one query reads the next rows of every bucket the relay holds (a bucket in backoff aside): a wake-up
-  costs a query, not one per bucket (sixteen, and the lease renewal's transaction, were a third of
-  the statements PostgreSQL ran per payment);
+  costs a query, not one per bucket;
 - a batch starts only with at least `publish_timeout` of lease left and the publish is bounded by
   that timeout, so a relay never publishes on a lease that has lapsed;
 - within a bucket rows go out in id order. For one aggregate, ids follow commit order because the
@@ -24,7 +23,7 @@ Relaying: `OutboxRelay` publishes pending rows to Kafka, at least once and in or
 - NOTIFY (a trigger on insert) wakes the relay, which then gathers for `gather_seconds` (25 ms)
   before it reads: under a steady flow a cycle publishes the rows of many transactions instead of
   one or two (a cycle costs a read, a produce request and its acknowledgement, a delete, whatever
-  its size: make bench's payments); polling every second is the fallback. A relay that published a
+  its size); polling every second is the fallback. A relay that published a
   full batch reads again at once.
 
 Each service's schema has the tables of `commerce_kit/sql/outbox.sql` (its migrations carry a copy).
@@ -44,7 +43,6 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka.errors import KafkaError, KafkaTimeoutError
-from faststream.kafka import KafkaBroker
 
 from commerce_contracts import Event, Topic
 from commerce_kit import messaging, metrics, telemetry
@@ -124,7 +122,7 @@ class OutboxRelay:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        broker: KafkaBroker,
+        producer: messaging.RenewingProducer,
         settings: ServiceSettings,
         *,
         batch_size: int = 500,
@@ -135,7 +133,7 @@ class OutboxRelay:
         max_attempts: int = 10,
     ) -> None:
         assert publish_timeout < lease_seconds / 2, "a batch must finish well within its lease"
-        self.pool, self.broker, self.settings = pool, broker, settings
+        self.pool, self.producer, self.settings = pool, producer, settings
         self.batch_size, self.poll_seconds, self.gather_seconds = batch_size, poll_seconds, gather_seconds
         self.lease_seconds, self.publish_timeout, self.max_attempts = (
             lease_seconds,
@@ -277,12 +275,11 @@ class OutboxRelay:
         async def send_all() -> list[Any]:
             for row in rows:
                 futures.append(
-                    await self.broker.publish(
-                        orjson.dumps(row.payload),
+                    await self.producer.send(
                         self.settings.topic(row.topic),
-                        key=row.key.encode(),
-                        headers=row.headers or None,
-                        no_confirm=True,
+                        orjson.dumps(row.payload),
+                        row.key.encode(),
+                        headers=[(k, v.encode()) for k, v in row.headers.items()] or None,
                     )
                 )
             return await asyncio.gather(*futures, return_exceptions=True)

@@ -24,11 +24,10 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
-from faststream.kafka import KafkaBroker
 
 from commerce_kit import db, messaging
 from commerce_kit.background import Background
-from commerce_kit.messaging import BatchConsumer, Consumer, Subscription
+from commerce_kit.messaging import BatchConsumer, Broker, Consumer, Subscription
 from commerce_kit.outbox import OutboxRelay
 from commerce_kit.settings import ServiceSettings
 from commerce_kit.web import ReadinessCheck
@@ -41,7 +40,7 @@ class Runtime:
         self.subscriptions: list[Subscription] = []
         self._checks: dict[str, ReadinessCheck] = {}
         self._stack = AsyncExitStack()
-        self._brokers: list[KafkaBroker] = []
+        self._brokers: list[Broker] = []
         self._publishers: list[messaging.FastPublisher] = []
         self._relays: list[OutboxRelay] = []
         self._started = False
@@ -72,15 +71,16 @@ class Runtime:
         self._checks["redis"] = redis.ping
         return redis
 
-    def open_broker(self) -> KafkaBroker:
-        """The Kafka broker of consumers and the outbox relay; it connects in `start()`."""
+    def open_broker(self) -> Broker:
+        """Kafka for consumers and the outbox relay (FastStream's broker and the producer every
+        publish goes through); it connects in `start()`."""
         s = self.settings
         broker = messaging.create_broker(s, client_id=f"{s.service}-service")
         self._brokers.append(broker)
         self._stack.push_async_callback(_quietly, broker.stop)
 
         async def kafka() -> None:
-            if not await broker.ping(timeout=1.5):
+            if not await broker.ping(1.5):
                 raise ConnectionError("Kafka does not answer")
 
         self._checks["kafka"] = kafka
@@ -94,7 +94,7 @@ class Runtime:
         self._stack.push_async_callback(_quietly, publisher.stop)
         return publisher
 
-    def consume(self, broker: KafkaBroker, consumer: Consumer | BatchConsumer) -> Subscription:
+    def consume(self, broker: Broker, consumer: Consumer | BatchConsumer) -> Subscription:
         if self._started:
             raise RuntimeError("consumers are added before start()")
         if isinstance(consumer, BatchConsumer):
@@ -104,8 +104,8 @@ class Runtime:
         self.subscriptions.append(subscription)
         return subscription
 
-    def relay_outbox(self, pool: asyncpg.Pool, broker: KafkaBroker, **options: Any) -> OutboxRelay:
-        relay = OutboxRelay(pool, broker, self.settings, **options)
+    def relay_outbox(self, pool: asyncpg.Pool, broker: Broker, **options: Any) -> OutboxRelay:
+        relay = OutboxRelay(pool, broker.producer, self.settings, **options)
         self._relays.append(relay)
         return relay
 

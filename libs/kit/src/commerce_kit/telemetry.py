@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from fastapi import FastAPI
@@ -91,16 +92,27 @@ def instrument_app(app: FastAPI) -> None:
         app.add_middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"])
 
 
+def kafka_middlewares() -> tuple[Any, ...]:
+    """The middlewares of a FastStream broker: FastStream's own OpenTelemetry middleware when tracing
+    is on (a consumer's span continues the trace whose context the message's headers carry; a
+    batch's span links to each message's), none otherwise."""
+    if not _configured:
+        return ()
+    from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+
+    return (KafkaTelemetryMiddleware(tracer_provider=trace.get_tracer_provider()),)
+
+
 def inject_headers() -> list[tuple[str, bytes]]:
     """The current trace context as Kafka headers (empty when no span is active)."""
-    if not _configured:  # no tracing: no span is ever active (and the coupon route saves 3-4 µs)
+    if not _configured:  # no tracing: no span is ever active, and the hot routes skip the propagator
         return []
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return [(k, v.encode()) for k, v in carrier.items()]
 
 
-def extract_context(headers: Iterable[tuple[str, bytes]] | None) -> context.Context:
+def extract_context(headers: Iterable[tuple[str, bytes | str]] | None) -> context.Context:
     carrier = {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in (headers or ())}
     return propagate.extract(carrier)
 

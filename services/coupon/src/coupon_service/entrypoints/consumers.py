@@ -35,13 +35,10 @@ def coupon_issue_consumer(
         batch_timeout_ms=20,
         # A batch costs a Redis script and a PostgreSQL transaction whatever its size: under a
         # steady flow, waiting for 1 MB (some 3,000 requests) or 400 ms per fetch settles the
-        # same requests in a few big batches instead of many small ones. The issuer and
-        # PostgreSQL share the machine with the issue route: make bench's 202 line went from
-        # 0.61x to 0.69x of liveness when 64 KB / 100 ms became 256 KB / 200 ms (their CPU per
-        # settled request 65 -> 49 µs), and from 0.75-0.76x to 0.77-0.79x with 1 MB / 400 ms and
-        # batches of up to 3,000 (COUPON_ISSUE_BATCH; PostgreSQL's share 0.10 -> 0.08-0.09 of a
-        # core; docs/performance.md, 2026-12-02 evening). A flood fills 1 MB within a third of a
-        # second, and an idle coupon's request waits at most 400 ms more before it is settled.
+        # same requests in a few big batches instead of many small ones, which leaves more of the
+        # machine the issuer and PostgreSQL share with the issue route to that route. A flood
+        # fills 1 MB within a third of a second, and an idle coupon's request waits at most
+        # 400 ms more before it is settled.
         fetch_min_bytes=1024 * 1024,
         fetch_max_wait_ms=400,
     )

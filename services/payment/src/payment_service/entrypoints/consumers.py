@@ -104,10 +104,13 @@ class DataPlatformDelivery:
 
 
 def data_platform_consumer(delivery: DataPlatformDelivery, attempts: int) -> BatchConsumer:
+    async def deliver(events: list[PaymentCompleted]) -> None:
+        await delivery(events)
+
     return BatchConsumer(
         PAYMENT_COMPLETED,
         GROUP,
-        delivery,
+        deliver,
         Retry(attempts=attempts, first_delay=0.5, max_delay=30.0),
         # At most this many deliveries in flight to the platform at once.
         max_records=50,

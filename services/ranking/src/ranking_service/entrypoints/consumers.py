@@ -2,9 +2,9 @@
 sale, every refund takes its sale back. One consumer group per topic, so a rebalance of one never
 pauses the other; both are idempotent on the payment id (service_layer/sales.py).
 
-Sales come in batches: a batch is one transaction and one offset commit, where a sale at a time cost
-a transaction, a commit to Kafka and a fetch each (make bench's payments, docs/performance.md); the
-ranking trails the payments by at most a tenth of a second more. Refunds are few: one at a time."""
+Sales come in batches: a batch is one transaction and one offset commit, where a sale at a time
+would cost a transaction, a commit to Kafka and a fetch each; the ranking trails the payments by at
+most a tenth of a second more. Refunds are few: one at a time."""
 
 from __future__ import annotations
 
