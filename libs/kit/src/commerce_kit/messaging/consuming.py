@@ -171,7 +171,8 @@ class _BatchReliably(BaseMiddleware):
         self.policy, self.handler = policy, handler
 
     async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
-        batch: DecodedBatch = await msg.decode()
+        batch = await msg.decode()
+        assert isinstance(batch, DecodedBatch)  # BatchDecoder's
         parked = [Parked(record, None, Failure(reason, 0)) for record, reason in batch.rejected]
         if batch and await self.policy.attempt(lambda: call_next(msg)) is not None:
             # The batch keeps failing: one event at a time (straight to the handler, each event

@@ -8,6 +8,7 @@ topic, where the request ends REJECTED UNPROCESSABLE; recording that waits out o
 
 from __future__ import annotations
 
+from commerce_contracts import Event
 from commerce_contracts.events.coupon_issue import CouponIssueRequested
 from commerce_contracts.registry import COUPON_ISSUE
 from commerce_kit.messaging import BatchConsumer, Retry
@@ -24,12 +25,17 @@ def coupon_issue_consumer(
         # `settlement.settle` is looked up on every try: a test may replace it.
         await settlement.settle(events)
 
+    async def reject(event: Event | None, reason: str) -> None:
+        # The topic carries CouponIssueRequested only: any other record was undecodable (None).
+        request = event if isinstance(event, CouponIssueRequested) else None
+        await settlement.reject_unprocessable(request, reason)
+
     return BatchConsumer(
         COUPON_ISSUE,
         GROUP,
         settle,
         Retry(attempts=5, first_delay=0.1, max_delay=2.0),  # for errors other than outages
-        on_dead_letter=lambda event, reason: settlement.reject_unprocessable(event, reason),
+        on_dead_letter=reject,
         outages=outages or Outages("coupon-issue"),
         max_records=batch,
         batch_timeout_ms=20,
