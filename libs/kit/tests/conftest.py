@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +10,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from commerce_kit.db import create_pool
+from commerce_kit.db import KitTables, create_pool, migrate_kit_tables
 from commerce_kit.settings import ServiceSettings
 from commerce_kit.testing import topics_of_its_own
 
@@ -31,12 +32,8 @@ async def fresh_topics(infra, namespace) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def _schema_pool(database_url: str, schema: str, ddl: str) -> AsyncIterator[asyncpg.Pool]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(ddl)
-    finally:
-        await conn.close()
+async def _schema_pool(database_url: str, schema: str, *kit: KitTables) -> AsyncIterator[asyncpg.Pool]:
+    await asyncio.to_thread(migrate_kit_tables, database_url, schema, kit)
     pool = await create_pool(database_url, schema, application_name="kit-test")
     try:
         yield pool
@@ -46,6 +43,6 @@ async def _schema_pool(database_url: str, schema: str, ddl: str) -> AsyncIterato
 
 @pytest.fixture(scope="session")
 def schema_pool(test_database_url):
-    """`async with schema_pool(schema, ddl) as pool`: a pool on `schema` (first on its search path),
-    after running `ddl`, which creates it."""
+    """`async with schema_pool(schema, *kit) as pool`: a pool on `schema` (first on its search path),
+    which holds the kit's tables `kit`, made by the kit's own migrations."""
     return partial(_schema_pool, test_database_url)

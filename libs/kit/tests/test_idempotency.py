@@ -6,19 +6,13 @@ import pytest
 import pytest_asyncio
 
 from commerce_kit import idempotency
+from commerce_kit.db import KitTables
 from commerce_kit.errors import IdempotencyInProgress, IdempotencyKeyReused
-
-DDL = """
-CREATE SCHEMA IF NOT EXISTS kit_idem;
-CREATE TABLE IF NOT EXISTS kit_idem.idempotency_keys (
-    user_id bigint NOT NULL, key text NOT NULL, fingerprint bytea NOT NULL,
-    status_code int, body jsonb, created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (user_id, key));
-"""
 
 
 @pytest_asyncio.fixture(scope="module")
 async def pool(schema_pool):
-    async with schema_pool("kit_idem", DDL) as pool:
+    async with schema_pool("kit_idem", KitTables.IDEMPOTENCY) as pool:
         yield pool
 
 

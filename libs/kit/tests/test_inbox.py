@@ -5,18 +5,12 @@ import uuid
 import pytest_asyncio
 
 from commerce_kit import inbox
-
-DDL = """
-CREATE SCHEMA IF NOT EXISTS kit_inbox;
-CREATE TABLE IF NOT EXISTS kit_inbox.inbox (
-    consumer text NOT NULL, event_id uuid NOT NULL,
-    handled_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, event_id));
-"""
+from commerce_kit.db import KitTables
 
 
 @pytest_asyncio.fixture(scope="module")
 async def pool(schema_pool):
-    async with schema_pool("kit_inbox", DDL) as pool:
+    async with schema_pool("kit_inbox", KitTables.INBOX) as pool:
         yield pool
 
 

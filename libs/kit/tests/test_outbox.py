@@ -7,9 +7,7 @@ import asyncio
 import contextlib
 import secrets
 from datetime import UTC, datetime
-from importlib.resources import files
 
-import asyncpg
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer
 
@@ -17,7 +15,7 @@ from commerce_contracts import decode_event
 from commerce_contracts.events.stock import StockSet
 from commerce_contracts.registry import STOCK_EVENTS
 from commerce_kit import outbox
-from commerce_kit.db import create_pool
+from commerce_kit.db import KitTables, create_pool, migrate_kit_tables
 from commerce_kit.messaging import create_broker, ensure_topics
 from commerce_kit.outbox import OutboxRelay
 from commerce_kit.testing import eventually
@@ -27,10 +25,7 @@ from commerce_kit.testing import eventually
 async def schema_pool(test_database_url):
     """A schema of this test's own with the outbox tables, and a pool on it."""
     schema = f"outbox_{secrets.token_hex(3)}"
-    conn = await asyncpg.connect(test_database_url)
-    await conn.execute(f"CREATE SCHEMA {schema}; SET search_path = {schema};")
-    await conn.execute(files("commerce_kit").joinpath("sql/outbox.sql").read_text())
-    await conn.close()
+    await asyncio.to_thread(migrate_kit_tables, test_database_url, schema, [KitTables.OUTBOX])
     pool = await create_pool(test_database_url, schema, application_name="kit-outbox-test", min_size=1)
     yield schema, pool
     await pool.close()

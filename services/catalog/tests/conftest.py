@@ -6,20 +6,17 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 
-import catalog_service
 from catalog_service.app import create_app
+from catalog_service.migrations import MIGRATIONS
 from catalog_service.settings import CatalogSettings
 from commerce_kit import db
 from commerce_kit.testing import tokens
-
-MIGRATIONS = Path(catalog_service.__file__).parent / "migrations"
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +25,7 @@ def settings(test_env: dict[str, str]) -> CatalogSettings:
 
 
 @pytest.fixture(scope="session")
-def migrations() -> Path:
+def migrations() -> db.Migrations:
     return MIGRATIONS
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,14 +13,12 @@ import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 
-import coupon_service
 from commerce_kit import db
 from commerce_kit.testing import tokens
 from coupon_service.app import create_app
+from coupon_service.migrations import MIGRATIONS
 from coupon_service.service_layer.issuing import Issuing
 from coupon_service.settings import CouponSettings
-
-MIGRATIONS = Path(coupon_service.__file__).parent / "migrations"
 
 # Users live in the user service: here a user is just an id, unique per test.
 _ids = itertools.count(int(time.time() * 1000) % 10**12)

@@ -11,7 +11,6 @@ import itertools
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -19,7 +18,6 @@ import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 
-import order_service
 from commerce_kit import db
 from commerce_kit.testing import eventually, tokens
 from commerce_kit.web import ServiceApp
@@ -28,11 +26,10 @@ from order_service.bootstrap import OrderDeps
 from order_service.domain import placing
 from order_service.domain.order import Order
 from order_service.domain.placing import CatalogOption, RequestedLine
+from order_service.migrations import MIGRATIONS
 from order_service.service_layer.expiry import UnpaidOrderExpiry
 from order_service.service_layer.orders import Orders
 from order_service.settings import OrderSettings
-
-MIGRATIONS = Path(order_service.__file__).parent / "migrations"
 
 # Unique per test run: tests share one database, so each test works on users and payments of its own.
 # Spaced by 1000, so that a test may also use id + 1, id + 2, ... (another user, more payments).

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -15,15 +14,13 @@ import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 
-import payment_service
 from commerce_kit import db
 from commerce_kit.testing.dataplatform import serving
 from commerce_kit.web import ServiceApp
 from payment_service.app import create_app
 from payment_service.bootstrap import PaymentDeps
+from payment_service.migrations import MIGRATIONS
 from payment_service.settings import PaymentSettings
-
-MIGRATIONS = Path(payment_service.__file__).parent / "migrations"
 
 
 def closed_port() -> int:

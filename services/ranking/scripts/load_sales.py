@@ -20,17 +20,16 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-import ranking_service
 from commerce_kit import db
 from commerce_kit.auth import ServiceToken
 from commerce_kit.clients import ServiceClient
 from ranking_service.adapters.orders import PaidOrders
 from ranking_service.domain.calendar import Window, day_of
+from ranking_service.migrations import MIGRATIONS
 from ranking_service.service_layer.backfill import Backfill
 from ranking_service.service_layer.rebuild import Rebuilder, Trigger
 from ranking_service.settings import RankingSettings
@@ -141,7 +140,7 @@ async def main() -> None:
     logging.getLogger("ranking_service").setLevel(logging.INFO)
 
     settings = RankingSettings(DATABASE_URL=args.database_url)
-    db.migrate(settings.database_url, SCHEMA, Path(ranking_service.__file__).parent / "migrations")
+    db.migrate(settings.database_url, SCHEMA, MIGRATIONS)
     conn = await asyncpg.connect(db.plain_url(args.database_url), server_settings={"search_path": SCHEMA})
     try:
         if await conn.fetchval("SELECT EXISTS (SELECT FROM sales)"):

@@ -9,7 +9,6 @@ import itertools
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,16 +18,15 @@ import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 
-import ranking_service
 from commerce_contracts.events.payments import PaidLine, PaymentCompleted, PaymentRefunded
 from commerce_contracts.registry import PAYMENT_COMPLETED, PAYMENT_REFUNDED
 from commerce_kit import db
 from commerce_kit.messaging import create_broker, publish
 from commerce_kit.testing import eventually, tokens
 from ranking_service.app import create_app
+from ranking_service.migrations import MIGRATIONS
 from ranking_service.settings import RankingSettings
 
-MIGRATIONS = Path(ranking_service.__file__).parent / "migrations"
 SEOUL = ZoneInfo("Asia/Seoul")
 
 # Ids of payments, orders, products and users: unique in the session (its database and topics are new).

@@ -4,7 +4,6 @@ tokens. Unit tests need none of them."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -12,15 +11,13 @@ import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 
-import user_service
 from commerce_kit import db
 from commerce_kit.testing import tokens
 from commerce_kit.web import ServiceApp
 from user_service.app import create_app
 from user_service.bootstrap import UserDeps
+from user_service.migrations import MIGRATIONS
 from user_service.settings import UserSettings
-
-MIGRATIONS = Path(user_service.__file__).parent / "migrations"
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """The command line every service shares:
 
 python -m <service>_service serve       # the HTTP API and its background work
-python -m <service>_service migrate     # apply pending migrations (a Kubernetes Job runs this)
+python -m <service>_service migrate     # the kit's tables, then the service's migrations (a Kubernetes Job)
 python -m <service>_service demo-data   # load demo data into an empty schema (make run)
 """
 
@@ -12,7 +12,6 @@ import asyncio
 import gc
 import importlib
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from commerce_kit import db
 from commerce_kit.settings import ServiceSettings
@@ -23,7 +22,7 @@ def main(
     *,
     package: str,
     settings_type: type[ServiceSettings],
-    migrations: Path,
+    migrations: db.Migrations,
     demo_data: Callable[[ServiceSettings], Awaitable[None]] | None = None,
     argv: list[str] | None = None,
 ) -> None:
@@ -34,7 +33,7 @@ def main(
         "--port", type=int, default=None, help="default: SERVICE_PORT_BASE + the service's offset"
     )
     serve.add_argument("--host", default="127.0.0.1")
-    sub.add_parser("migrate", help="apply pending migrations")
+    sub.add_parser("migrate", help="apply pending migrations (the kit's tables, then the service's)")
     sub.add_parser("demo-data", help="load demo data when the schema is empty")
     args = parser.parse_args(argv)
     settings = settings_type()

@@ -1,5 +1,7 @@
 """PostgreSQL: one asyncpg pool per service, its schema first on the search path, and migrations
-applied with dbmate (plain SQL files shipped inside each service package, tracked per schema)."""
+applied with dbmate: the kit's tables a service uses from the kit's own migrations, then the
+service's (plain SQL files shipped inside each package), each set tracked in a table of its own in
+the service's schema."""
 
 from __future__ import annotations
 
@@ -7,6 +9,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -85,17 +90,68 @@ def _dbmate() -> str:
     return found
 
 
-def migrate(database_url: str, schema: str, migrations: Path) -> str:
-    """Apply every pending migration of one service: `dbmate up` creates the database when it is
-    missing and the schema (the first of the search path), and tracks what it applied in
-    `<schema>.schema_migrations`. Returns dbmate's report."""
+class KitTables(StrEnum):
+    """A set of tables the kit's code needs in a service's schema. Each comes from the kit's own
+    migrations (`commerce_kit/migrations/<value>/`), tracked in `<schema>.kit_<value>_migrations`."""
+
+    OUTBOX = "outbox"  # commerce_kit.outbox: outbox, outbox_dead, outbox_leases, outbox_relays
+    IDEMPOTENCY = "idempotency"  # commerce_kit.idempotency: idempotency_keys
+    INBOX = "inbox"  # commerce_kit.inbox: inbox
+
+    @property
+    def directory(self) -> Path:
+        return Path(__file__).parent / "migrations" / self.value
+
+    @property
+    def table(self) -> str:
+        """Where dbmate records which of this set's migrations a schema has."""
+        return f"kit_{self.value}_migrations"
+
+
+@dataclass(frozen=True)
+class Migrations:
+    """What one service's schema is made of: the kit's tables it uses (`kit`) and its own migrations
+    (the SQL files of `directory`, tracked in `<schema>.schema_migrations`). Each service states it
+    once, in its `migrations` package (`<service>_service.migrations.MIGRATIONS`)."""
+
+    directory: Path
+    kit: tuple[KitTables, ...]
+
+
+def migrate(database_url: str, schema: str, migrations: Migrations) -> str:
+    """Apply every pending migration of one service's schema: the kit's first, so that a service
+    migration may refer to a kit table (a foreign key, a trigger), then the service's. `dbmate up`
+    creates the database when it is missing and the schema (the first of the search path). Returns
+    dbmate's reports."""
+    report = migrate_kit_tables(database_url, schema, migrations.kit)
+    return report + _up(dbmate_url(database_url, schema), schema, migrations.directory, "schema_migrations")
+
+
+def migrate_kit_tables(database_url: str, schema: str, kit: Iterable[KitTables]) -> str:
+    """The kit's part of `migrate`: each set of `kit` in `KitTables`' order, whatever the order given."""
     url = dbmate_url(database_url, schema)
+    wanted = set(kit)
+    return "".join(_up(url, schema, t.directory, t.table) for t in KitTables if t in wanted)
+
+
+def _up(url: str, schema: str, directory: Path, table: str) -> str:
     done = subprocess.run(
-        [_dbmate(), "--url", url, "--migrations-dir", str(migrations), "--no-dump-schema", "--wait", "up"],
+        [
+            _dbmate(),
+            "--url",
+            url,
+            "--migrations-dir",
+            str(directory),
+            "--migrations-table",
+            table,
+            "--no-dump-schema",
+            "--wait",
+            "up",
+        ],
         env={**os.environ, "DATABASE_URL": url},
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"migrations of schema {schema} failed:\n{done.stdout}\n{done.stderr}")
+        raise RuntimeError(f"migrations of schema {schema} ({table}) failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout

@@ -10,12 +10,9 @@ when the operation ends; duplicates meanwhile get `IDEMPOTENCY_IN_PROGRESS`. Nev
 on its own: a crash right after it would leave the key "in progress" with nothing behind it that
 will ever complete it. An operation refused before it starts stores its answer with `remember`.
 
-Each service that accepts the header has this table in its own schema:
-
-    CREATE TABLE idempotency_keys (
-        user_id bigint NOT NULL, key text NOT NULL, fingerprint bytea NOT NULL,
-        status_code int, body jsonb, created_at timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (user_id, key));
+Each service that accepts the header has the table `idempotency_keys` in its own schema: it declares
+`KitTables.IDEMPOTENCY` (commerce_kit.db) and the kit's own migrations make it
+(`commerce_kit/migrations/idempotency/`).
 """
 
 from __future__ import annotations

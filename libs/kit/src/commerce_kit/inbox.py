@@ -3,11 +3,8 @@ changes nothing (for effects outside our database, such as a delivery to another
 success is remembered once it is acknowledged; effects in our own tables are made idempotent by
 their own unique keys instead).
 
-Each consuming service has this table in its own schema:
-
-    CREATE TABLE inbox (
-        consumer text NOT NULL, event_id uuid NOT NULL,
-        handled_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, event_id));
+Each service that uses it has the table `inbox` in its own schema: it declares `KitTables.INBOX`
+(commerce_kit.db) and the kit's own migrations make it (`commerce_kit/migrations/inbox/`).
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ Relaying: `OutboxRelay` publishes pending rows to Kafka, at least once and in or
   its size); polling every second is the fallback. A relay that published a
   full batch reads again at once.
 
-Each service's schema has the tables of `commerce_kit/sql/outbox.sql` (its migrations carry a copy).
+The tables are in each service's schema that declares `KitTables.OUTBOX` (commerce_kit.db): the kit's
+own migrations make them (`commerce_kit/migrations/outbox/`).
 """
 
 from __future__ import annotations

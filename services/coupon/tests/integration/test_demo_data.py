@@ -1,7 +1,6 @@
 """Demo data (`python -m coupon_service demo-data`): loaded only into an empty schema."""
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -9,9 +8,8 @@ import pytest_asyncio
 
 from commerce_kit import db
 from coupon_service import demo
+from coupon_service.migrations import MIGRATIONS
 from coupon_service.settings import CouponSettings
-
-MIGRATIONS = Path(demo.__file__).parent / "migrations"
 
 
 @pytest_asyncio.fixture

@@ -1,15 +1,14 @@
-from pathlib import Path
-
 from commerce_kit.cli import main as run
 
 
 def main() -> None:
+    from payment_service.migrations import MIGRATIONS
     from payment_service.settings import PaymentSettings
 
     run(
         package="payment_service",
         settings_type=PaymentSettings,
-        migrations=Path(__file__).parent / "migrations",
+        migrations=MIGRATIONS,
     )
 
 

@@ -42,19 +42,13 @@ CREATE TABLE payment_debits (
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE TABLE idempotency_keys (
-    user_id      bigint NOT NULL,
-    key          text NOT NULL,
-    fingerprint  bytea NOT NULL,
-    status_code  int,
-    body         jsonb,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (user_id, key)
-);
-CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+-- idempotency_keys is the kit's: it comes from its own migrations (commerce_kit/migrations/idempotency,
+-- `KitTables.IDEMPOTENCY` in this package's MIGRATIONS), applied before this schema's. An applied
+-- migration is never run again, so leaving it out of this text matters only to a new database,
+-- where the kit has made it already; a database that applied this migration when it created the
+-- table keeps it, and the kit's first idempotency migration leaves it (and its rows) as it is.
 
 -- migrate:down
-DROP TABLE idempotency_keys;
 DROP TABLE payment_debits;
 DROP TABLE wallet_transactions;
 DROP TABLE wallets;
