@@ -22,6 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from faststream import AckPolicy, BaseMiddleware
@@ -112,10 +113,13 @@ class DecodedBatch(list[Event]):
         self.rejected: list[tuple[Any, str]] = []
 
 
-class BatchDecoder(EventDecoder):
+class BatchDecoder:
     """FastStream's decoder for a batch subscriber: each record decoded once, into a DecodedBatch."""
 
-    async def __call__(self, msg: StreamMessage[Any]) -> DecodedBatch:  # type: ignore[override]
+    def __init__(self, events: tuple[type[Event], ...]) -> None:
+        self.events = events
+
+    async def __call__(self, msg: StreamMessage[Any]) -> DecodedBatch:
         batch = DecodedBatch()
         for record in msg.raw_message:
             try:
@@ -178,7 +182,7 @@ class _BatchReliably(BaseMiddleware):
             # The batch keeps failing: one event at a time (straight to the handler, each event
             # already typed), so that only the culprits are parked.
             for record, event in zip(batch.records, batch, strict=True):
-                failure = await self.policy.attempt(lambda e=event: self.handler([e]))  # type: ignore[misc]
+                failure = await self.policy.attempt(partial(self.handler, [event]))
                 if failure is not None:
                     parked.append(Parked(record, event, failure))
         await _park(self.policy, parked)
