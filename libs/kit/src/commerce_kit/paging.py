@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from commerce_kit.errors import ValidationFailed
 
@@ -23,7 +23,6 @@ DEFAULT_SIZE, MAX_SIZE = 20, 100
 
 
 class Page(BaseModel, Generic[T]):
-    model_config = ConfigDict(populate_by_name=True)
     items: list[T]
     next_cursor: str | None = Field(default=None, serialization_alias="nextCursor", alias="nextCursor")
 

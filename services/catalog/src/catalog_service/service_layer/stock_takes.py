@@ -124,6 +124,7 @@ class StockTakes:
                 OUTCOMES.labels("give-back", TakeStatus.VOIDED.value).inc()
                 return StockTake(payment_id, TakeStatus.VOIDED)
             record = record or await repo.take_record(conn, payment_id, lock=True)
+            assert record is not None  # the tombstone's insert met a conflict: a take row exists
             if TakeStatus(record["status"]) is not TakeStatus.TAKEN:
                 return await self._outcome(conn, record)
             lines = await repo.take_lines(conn, payment_id)

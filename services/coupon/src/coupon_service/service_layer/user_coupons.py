@@ -151,8 +151,9 @@ class UserCoupons:
             if step is None:
                 if not await repo.record_step(conn, new_step):
                     # The payment used another coupon meanwhile: this one is not its to give back.
-                    new_step = await repo.payment_step(conn, payment_id)
-                    assert new_step is not None
+                    recorded = await repo.payment_step(conn, payment_id)
+                    assert recorded is not None
+                    new_step = recorded
             elif new_step != step:
                 await repo.update_step(conn, new_step)
             if restored != copy:

@@ -140,6 +140,7 @@ class Wallets:
             if row is None and await repo.void_debit(conn, payment_id, user_id):
                 return Debit(payment_id, user_id, 0, DebitStatus.VOIDED, None)
             row = row or await repo.debit_record(conn, payment_id, lock=True)
+            assert row is not None  # the tombstone's insert met a conflict: a debit row exists
             if row["user_id"] != user_id:
                 raise PaymentMismatch(f"Payment {payment_id} belongs to another user")
             if DebitStatus(row["status"]) is not DebitStatus.TAKEN:
