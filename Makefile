@@ -19,7 +19,7 @@ export TEST_INFRA ?= local
 
 UV_RUN := uv run --no-sync
 
-.PHONY: help uv sync run infra infra-stop token migrate test test-faults lint contracts bench
+.PHONY: help uv sync run infra infra-stop token migrate test test-faults lint typecheck contracts bench
 
 help: ## list the targets
 	@echo "make <target>:"
@@ -52,7 +52,8 @@ token: sync ## print a JWT: make token USER=2 | make token ADMIN=1 [TTL=seconds]
 migrate: sync ## apply every service's migrations (PostgreSQL must answer: make infra)
 	$(UV_RUN) python -m devstack migrate
 
-test: sync ## infra, then each package's tests in its own environment, then tests/ (end to end)
+# lint and typecheck come first: they fail in seconds, before any server starts.
+test: sync lint typecheck ## lint, typecheck, infra, each package's tests in its own environment, tests/ (e2e)
 	@echo; echo "### infrastructure (python -m devstack infra)"
 	$(UV_RUN) python -m devstack infra
 	@for dir in $(TEST_PACKAGES); do \
@@ -72,8 +73,12 @@ test-faults: sync ## every fault test (tests/faults: kills, Redis, Kafka, Postgr
 	$(UV_RUN) python -m devstack infra
 	$(UV_RUN) python -m pytest tests/faults -rxX --durations=0
 
-lint: sync ## ruff over the whole repository
+lint: sync ## ruff over the whole repository: the rules, and the formatting (ruff format --check)
 	$(UV_RUN) ruff check .
+	$(UV_RUN) ruff format --check .
+
+typecheck: sync ## mypy over libs/*/src and services/*/src (its settings: [tool.mypy] in pyproject.toml)
+	$(UV_RUN) mypy
 
 contracts: sync ## rewrite libs/contracts/schemas (JSON Schema + AsyncAPI) from the event models
 	$(UV_RUN) python -m commerce_contracts.export libs/contracts/schemas
