@@ -11,19 +11,22 @@ import argparse
 import asyncio
 import gc
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from commerce_kit import db
 from commerce_kit.settings import ServiceSettings
 from commerce_kit.telemetry import configure_logging
 
+S = TypeVar("S", bound=ServiceSettings)
+
 
 def main(
     *,
     package: str,
-    settings_type: type[ServiceSettings],
+    settings_type: type[S],
     migrations: db.Migrations,
-    demo_data: Callable[[ServiceSettings], Awaitable[None]] | None = None,
+    demo_data: Callable[[S], Coroutine[Any, Any, None]] | None = None,
     argv: list[str] | None = None,
 ) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m {package}")
