@@ -128,7 +128,8 @@ def migrate(database_url: str, schema: str, migrations: Migrations) -> str:
 
 
 def migrate_kit_tables(database_url: str, schema: str, kit: Iterable[KitTables]) -> str:
-    """The kit's part of `migrate`: each set of `kit` in `KitTables`' order, whatever the order given."""
+    """The kit's part of `migrate`: each set of `kit` in `KitTables`' order, whatever the order given.
+    Alone, it makes a schema that holds kit tables only (the kit's own tests)."""
     url = dbmate_url(database_url, schema)
     wanted = set(kit)
     return "".join(_up(url, schema, t.directory, t.table) for t in KitTables if t in wanted)
