@@ -113,7 +113,8 @@ def test_the_envelope_fills_type_and_version_and_insists_on_aware_times():
         coupon_id=2,
         requested_at=datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
     )
-    assert event.type == "CouponIssueRequested" and event.version == 1
+    assert event.type == "CouponIssueRequested"
+    assert event.version == 1
     with pytest.raises(ValidationError):
         CouponIssueRequested(reservation_id="r", user_id=1, coupon_id=2, requested_at=datetime(2026, 1, 1))
 
