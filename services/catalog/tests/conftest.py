@@ -7,16 +7,19 @@ import itertools
 import time
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
 from asgi_lifespan import LifespanManager
 
 from catalog_service.app import create_app
+from catalog_service.bootstrap import CatalogDeps
 from catalog_service.migrations import MIGRATIONS
 from catalog_service.settings import CatalogSettings
 from commerce_kit import db
 from commerce_kit.testing import tokens
+from commerce_kit.web import ServiceApp
 
 
 @pytest.fixture(scope="session")
@@ -36,15 +39,15 @@ def migrated(settings: CatalogSettings) -> CatalogSettings:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def app(migrated: CatalogSettings) -> AsyncIterator[object]:
+async def app(migrated: CatalogSettings) -> AsyncIterator[ServiceApp[CatalogDeps]]:
     application = create_app(migrated)
     async with LifespanManager(application):
         yield application
 
 
 @pytest_asyncio.fixture(scope="session")
-async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+async def client(app: ServiceApp[CatalogDeps]) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://catalog") as c:
         yield c
 
@@ -55,14 +58,15 @@ async def other_instance(migrated: CatalogSettings) -> AsyncIterator[httpx.Async
     its writes cannot drop the first instance's cached pages."""
     application = create_app(migrated)
     async with LifespanManager(application):
-        transport = httpx.ASGITransport(app=application)  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://catalog-2") as c:
             yield c
 
 
 @pytest.fixture(scope="session")
-def pool(app: object):  # the service's own pool, to check what the database holds
-    return app.state.pool  # type: ignore[attr-defined]
+def pool(app: ServiceApp[CatalogDeps]) -> asyncpg.Pool:
+    """The service's own pool, to check what the database holds."""
+    return app.deps.pool
 
 
 @pytest_asyncio.fixture

@@ -6,27 +6,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import Field, StrictInt
 
+from catalog_service.bootstrap import Deps
 from catalog_service.domain.errors import PaymentNotFound
 from catalog_service.domain.product import MAX_STOCK
-from catalog_service.service_layer.stock_takes import StockTake, StockTakes
+from catalog_service.service_layer.stock_takes import StockTake
 from commerce_kit.api import ApiRequest, ApiResponse, BodyId, path_id, problems
 from commerce_kit.web import InternalCaller
 
 router = APIRouter(prefix="/internal/v1", tags=["internal: orders and the payment saga"])
 
-#: Every call of the saga (and of the order service), answered by its route's function ahead of
-#: FastAPI's machinery (commerce_kit.web.install_plain_route; docs/performance.md).
-PLAIN_ROUTES = ("lookup", "take", "take_outcome", "give_back")
-
 PaymentId = Annotated[int, path_id("paymentId")]
 MAX_LINES = 100
-
-
-def _stock_takes(request: Request) -> StockTakes:
-    return request.app.state.stock_takes
 
 
 class LookupIn(ApiRequest):
@@ -92,9 +85,9 @@ def _out(take: StockTake) -> StockTakeOut:
 
 
 @router.post("/options/lookup", response_model=LookupOut, responses=problems(400, 401, 403))
-async def lookup(body: LookupIn, caller: InternalCaller, request: Request) -> LookupOut:
+async def lookup(body: LookupIn, caller: InternalCaller, deps: Deps) -> LookupOut:
     """The options that exist among `optionIds`, fresh from the database (never cached)."""
-    found = await _stock_takes(request).lookup(body.option_ids)
+    found = await deps.stock_takes.lookup(body.option_ids)
     return LookupOut(
         options=[
             OptionInfoOut(
@@ -113,17 +106,17 @@ async def lookup(body: LookupIn, caller: InternalCaller, request: Request) -> Lo
 @router.put(
     "/stock-takes/{paymentId}", response_model=StockTakeOut, responses=problems(400, 401, 403, 404, 409)
 )
-async def take(payment_id: PaymentId, body: TakeIn, caller: InternalCaller, request: Request) -> StockTakeOut:
+async def take(payment_id: PaymentId, body: TakeIn, caller: InternalCaller, deps: Deps) -> StockTakeOut:
     """Take every line for this payment, or nothing (REFUSED, with `shortOptionIds`). Options are
     locked in id order; a retry answers the recorded outcome; 409 when the payment id was used with
     other lines."""
     lines = [(line.option_id, line.quantity) for line in body.lines]
-    return _out(await _stock_takes(request).take(payment_id, lines))
+    return _out(await deps.stock_takes.take(payment_id, lines))
 
 
 @router.get("/stock-takes/{paymentId}", response_model=StockTakeOut, responses=problems(401, 403, 404))
-async def take_outcome(payment_id: PaymentId, caller: InternalCaller, request: Request) -> StockTakeOut:
-    found = await _stock_takes(request).outcome(payment_id)
+async def take_outcome(payment_id: PaymentId, caller: InternalCaller, deps: Deps) -> StockTakeOut:
+    found = await deps.stock_takes.outcome(payment_id)
     if found is None:
         raise PaymentNotFound(f"No stock take for payment {payment_id}")
     return _out(found)
@@ -132,7 +125,7 @@ async def take_outcome(payment_id: PaymentId, caller: InternalCaller, request: R
 @router.put(
     "/stock-takes/{paymentId}/give-back", response_model=StockTakeOut, responses=problems(400, 401, 403)
 )
-async def give_back(payment_id: PaymentId, caller: InternalCaller, request: Request) -> StockTakeOut:
+async def give_back(payment_id: PaymentId, caller: InternalCaller, deps: Deps) -> StockTakeOut:
     """Return what the payment took (a compensation or a refund), once; VOIDED when nothing was
     taken first (a late take then does nothing)."""
-    return _out(await _stock_takes(request).give_back(payment_id))
+    return _out(await deps.stock_takes.give_back(payment_id))
