@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
@@ -15,7 +16,9 @@ from asgi_lifespan import LifespanManager
 
 from commerce_kit import db
 from commerce_kit.testing import tokens
+from commerce_kit.web import ServiceApp
 from coupon_service.app import create_app
+from coupon_service.bootstrap import CouponDeps
 from coupon_service.migrations import MIGRATIONS
 from coupon_service.service_layer.issuing import Issuing
 from coupon_service.settings import CouponSettings
@@ -36,26 +39,27 @@ def migrated(settings: CouponSettings) -> CouponSettings:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def app(migrated: CouponSettings) -> AsyncIterator[object]:
+async def app(migrated: CouponSettings) -> AsyncIterator[ServiceApp[CouponDeps]]:
     application = create_app(migrated)
     async with LifespanManager(application):
         yield application
 
 
 @pytest_asyncio.fixture(scope="session")
-async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+async def client(app: ServiceApp[CouponDeps]) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://coupon") as c:
         yield c
 
 
 @pytest.fixture(scope="session")
-def pool(app: object):  # the service's own pool, to check what the database holds
-    return app.state.pool  # type: ignore[attr-defined]
+def pool(app: ServiceApp[CouponDeps]) -> asyncpg.Pool:
+    """The service's own pool, to check what the database holds."""
+    return app.deps.pool
 
 
 @pytest.fixture(scope="session")
-def issuing(pool) -> Issuing:
+def issuing(pool: asyncpg.Pool) -> Issuing:
     return Issuing(pool)
 
 

@@ -75,10 +75,10 @@ async def test_a_request_settled_while_a_dependency_is_away_waits_for_it_and_is_
     monkeypatch,
     dependency,
 ):
-    settlement = app.state.settlement
+    settlement = app.deps.settlement
     # Quick retries, so that the outage outlasts the kit's retry count many times over in seconds.
-    monkeypatch.setattr(app.state.issue_outages, "first_delay", 0.02)
-    monkeypatch.setattr(app.state.issue_outages, "max_delay", 0.2)
+    monkeypatch.setattr(app.deps.issue_outages, "first_delay", 0.02)
+    monkeypatch.setattr(app.deps.issue_outages, "max_delay", 0.2)
     coupon, user = await new_coupon(totalQuantity=2), fresh_id()
     kit_retried, kit_parked = consumed(settings, "retried"), consumed(settings, "dead_lettered")
     label = "redis" if dependency == "redis" else "network"  # PostgreSQL refusing: a socket error
@@ -148,9 +148,9 @@ class GoneAfterTheCommit:
 async def test_redis_away_right_after_the_commit_leaves_the_gate_right_once_it_is_back(
     app, client, settings, gate_redis_client, new_coupon, fresh_id, monkeypatch
 ):
-    settlement = app.state.settlement
-    monkeypatch.setattr(app.state.issue_outages, "first_delay", 0.02)
-    monkeypatch.setattr(app.state.issue_outages, "max_delay", 0.2)
+    settlement = app.deps.settlement
+    monkeypatch.setattr(app.deps.issue_outages, "first_delay", 0.02)
+    monkeypatch.setattr(app.deps.issue_outages, "max_delay", 0.2)
     stock = 3
     coupon = await new_coupon(totalQuantity=stock)
     users = [fresh_id() for _ in range(5)]

@@ -1,19 +1,20 @@
 """The public API of the coupon service (API.md "Coupons"): the admin's coupon policies and the
-users' coupons. First-come-first-served issue (`/coupons/{couponId}/issue`) is not served yet."""
+users' coupons. First-come-first-served issue (`/coupons/{couponId}/issue`) is in issue.py."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import Field, PlainValidator, StrictInt, StringConstraints, WithJsonSchema
 
 from commerce_kit.api import MAX_BIGINT, ApiRequest, ApiResponse, BodyId, Cursor, PageSize, path_id, problems
 from commerce_kit.paging import Page
 from commerce_kit.web import Admin, Caller
-from coupon_service.service_layer.policies import Coupon, Policies
-from coupon_service.service_layer.user_coupons import Listing, UserCoupons, UserCouponView
+from coupon_service.bootstrap import Deps
+from coupon_service.service_layer.policies import Coupon
+from coupon_service.service_layer.user_coupons import Listing, UserCouponView
 
 router = APIRouter(prefix="/api/v1", tags=["coupons"])
 
@@ -46,14 +47,6 @@ Instant = Annotated[
     PlainValidator(_instant),
     WithJsonSchema({"type": "string", "format": "date-time", "description": "ISO-8601 with an offset"}),
 ]
-
-
-def policies(request: Request) -> Policies:
-    return request.app.state.policies
-
-
-def user_coupons(request: Request) -> UserCoupons:
-    return request.app.state.user_coupons
 
 
 class NewCoupon(ApiRequest):
@@ -124,22 +117,22 @@ class UserCouponOut(ApiResponse):
 
 
 @router.post("/admin/coupons", status_code=201, response_model=CouponOut, responses=problems(400, 401, 403))
-async def create_coupon(body: NewCoupon, caller: Admin, request: Request) -> CouponOut:
+async def create_coupon(body: NewCoupon, caller: Admin, deps: Deps) -> CouponOut:
     """Define a coupon; its whole quantity is left to issue."""
-    return CouponOut.of(await policies(request).define(**body.model_dump()))
+    return CouponOut.of(await deps.policies.define(**body.model_dump()))
 
 
 @router.get("/admin/coupons/{couponId}", response_model=CouponOut, responses=problems(400, 401, 403, 404))
-async def get_coupon(coupon_id: CouponId, caller: Admin, request: Request) -> CouponOut:
+async def get_coupon(coupon_id: CouponId, caller: Admin, deps: Deps) -> CouponOut:
     """A coupon with how many copies were issued and how many are left."""
-    return CouponOut.of(await policies(request).get(coupon_id))
+    return CouponOut.of(await deps.policies.get(coupon_id))
 
 
 @router.get("/users/{userId}/coupons", response_model=Page[UserCouponOut], responses=problems(400, 401, 403))
 async def my_coupons(
     user_id: UserId,
     caller: Caller,
-    request: Request,
+    deps: Deps,
     status: Annotated[Listing, Query(description="ISSUED: the usable ones (default); ALL: every one")] = (
         Listing.ISSUED
     ),
@@ -148,5 +141,5 @@ async def my_coupons(
 ) -> Page[UserCouponOut]:
     """The user's coupons, newest first."""
     caller.require_owner(user_id, admin_may=True)
-    items, next_cursor = await user_coupons(request).of_user(user_id, status, cursor, size)
+    items, next_cursor = await deps.user_coupons.of_user(user_id, status, cursor, size)
     return Page[UserCouponOut](items=[UserCouponOut.of(v) for v in items], nextCursor=next_cursor)

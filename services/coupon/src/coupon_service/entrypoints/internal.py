@@ -7,18 +7,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import Field
 
 from commerce_kit.api import ApiRequest, ApiResponse, BodyId, path_id, problems
 from commerce_kit.web import InternalCaller
-from coupon_service.service_layer.user_coupons import UserCoupons, UserCouponView
+from coupon_service.bootstrap import Deps
+from coupon_service.service_layer.user_coupons import UserCouponView
 
 router = APIRouter(prefix="/internal/v1", tags=["internal: orders and the payment saga"])
-
-#: Every call of the saga (and of the order service), answered by its route's function ahead of
-#: FastAPI's machinery (commerce_kit.web.install_plain_route; docs/performance.md).
-PLAIN_ROUTES = ("user_coupon", "use", "restore")
 
 UserCouponId = Annotated[int, path_id("userCouponId")]
 
@@ -65,10 +62,6 @@ class RestoreOut(UseOut):
     )
 
 
-def _user_coupons(request: Request) -> UserCoupons:
-    return request.app.state.user_coupons
-
-
 def _use_out(view: UserCouponView) -> dict[str, object]:
     return {
         "user_coupon_id": view.user_coupon_id,
@@ -82,21 +75,15 @@ def _use_out(view: UserCouponView) -> dict[str, object]:
 @router.get(
     "/user-coupons/{userCouponId}", response_model=UserCouponDetail, responses=problems(401, 403, 404)
 )
-async def user_coupon(
-    user_coupon_id: UserCouponId, caller: InternalCaller, request: Request
-) -> UserCouponDetail:
-    return UserCouponDetail.model_validate(
-        await _user_coupons(request).get(user_coupon_id), from_attributes=True
-    )
+async def user_coupon(user_coupon_id: UserCouponId, caller: InternalCaller, deps: Deps) -> UserCouponDetail:
+    return UserCouponDetail.model_validate(await deps.user_coupons.get(user_coupon_id), from_attributes=True)
 
 
 @router.put("/user-coupons/{userCouponId}/use", response_model=UseOut, responses=problems(400, 401, 403, 409))
-async def use(
-    user_coupon_id: UserCouponId, body: UseRequest, caller: InternalCaller, request: Request
-) -> UseOut:
+async def use(user_coupon_id: UserCouponId, body: UseRequest, caller: InternalCaller, deps: Deps) -> UseOut:
     """Mark the coupon USED by this payment, once; the same payment again gets the same answer.
     409 COUPON_UNAVAILABLE when it is not the user's, not ISSUED, expired or used by another payment."""
-    view = await _user_coupons(request).use(user_coupon_id, body.payment_id, body.user_id, body.order_id)
+    view = await deps.user_coupons.use(user_coupon_id, body.payment_id, body.user_id, body.order_id)
     return UseOut(**_use_out(view))
 
 
@@ -106,9 +93,9 @@ async def use(
     responses=problems(400, 401, 403, 404),
 )
 async def restore(
-    user_coupon_id: UserCouponId, body: RestoreRequest, caller: InternalCaller, request: Request
+    user_coupon_id: UserCouponId, body: RestoreRequest, caller: InternalCaller, deps: Deps
 ) -> RestoreOut:
     """Give the coupon back when this payment used it (a compensation or a refund), once; it is
     shown EXPIRED when past its expiry. Any other payment changes nothing."""
-    view, outcome = await _user_coupons(request).restore(user_coupon_id, body.payment_id)
+    view, outcome = await deps.user_coupons.restore(user_coupon_id, body.payment_id)
     return RestoreOut(**_use_out(view), outcome=outcome.value)
