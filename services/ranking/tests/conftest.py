@@ -23,7 +23,9 @@ from commerce_contracts.registry import PAYMENT_COMPLETED, PAYMENT_REFUNDED
 from commerce_kit import db
 from commerce_kit.messaging import create_broker, publish
 from commerce_kit.testing import eventually, tokens
+from commerce_kit.web import ServiceApp
 from ranking_service.app import create_app
+from ranking_service.bootstrap import RankingDeps
 from ranking_service.migrations import MIGRATIONS
 from ranking_service.settings import RankingSettings
 
@@ -109,21 +111,22 @@ async def migrated(settings: RankingSettings) -> RankingSettings:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def app(migrated: RankingSettings, clock: Clock) -> AsyncIterator[Any]:
+async def app(migrated: RankingSettings, clock: Clock) -> AsyncIterator[ServiceApp[RankingDeps]]:
     application = create_app(migrated, clock=clock)
     async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
         yield application
 
 
 @pytest_asyncio.fixture(scope="session")
-async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: ServiceApp[RankingDeps]) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ranking") as c:
         yield c
 
 
 @pytest.fixture(scope="session")
-def pool(app: Any):  # the service's own pool, to check what the database holds
-    return app.state.pool
+def pool(app: ServiceApp[RankingDeps]) -> asyncpg.Pool:
+    """The service's own pool, to check what the database holds."""
+    return app.deps.pool
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +135,7 @@ def another_instance(migrated: RankingSettings, clock: Clock):
     pool, consumers, cache and rebuilder) on the same database, broker and clock."""
 
     @contextlib.asynccontextmanager
-    async def start() -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    async def start() -> AsyncIterator[tuple[ServiceApp[RankingDeps], httpx.AsyncClient]]:
         second = create_app(migrated, clock=clock)
         async with LifespanManager(second, startup_timeout=60, shutdown_timeout=60):
             transport = httpx.ASGITransport(app=second)

@@ -73,7 +73,7 @@ async def test_a_rebuild_recomputes_day_by_day_and_logs_its_progress(
 ):
     product = fresh_id()
     sale = Sale(fresh_id(), fresh_id(), fresh_id(), seoul(today - timedelta(days=2)), (Line(product, 4),))
-    await app.state.sales.record_sale(sale)
+    await app.deps.sales.record_sale(sale)
     caplog.set_level(logging.INFO, logger="ranking_service")
 
     run = await rebuilt()
@@ -92,7 +92,7 @@ async def test_counters_older_than_any_window_are_dropped_and_the_sales_kept(
 ):
     product = fresh_id()
     old = Sale(fresh_id(), fresh_id(), fresh_id(), seoul(today - timedelta(days=30)), (Line(product, 1),))
-    await app.state.sales.record_sale(old)
+    await app.deps.sales.record_sale(old)
     counters = "SELECT count(*) FROM product_day_sales WHERE product_id = $1"
     assert await pool.fetchval(counters, product) == 1
 
@@ -128,7 +128,7 @@ async def test_while_a_rebuild_runs_every_other_trigger_answers_already_running(
 
 async def test_concurrent_triggers_start_exactly_one_run(app, pool, run_ended, client, today):
     runs_before = await pool.fetchval("SELECT count(*) FROM rebuild_runs")
-    started = await asyncio.gather(*(app.state.rebuilder.start(Trigger.ADMIN) for _ in range(12)))
+    started = await asyncio.gather(*(app.deps.rebuilder.start(Trigger.ADMIN) for _ in range(12)))
     winners = [s for s in started if s.status is Outcome.STARTED]
     assert len(winners) == 1
     assert all(s.status is Outcome.ALREADY_RUNNING for s in started if s not in winners)
@@ -137,7 +137,7 @@ async def test_concurrent_triggers_start_exactly_one_run(app, pool, run_ended, c
 
 
 async def test_the_daily_run_happens_once_for_its_day(app, client, run_ended, today):
-    rebuilder = app.state.rebuilder
+    rebuilder = app.deps.rebuilder
     first = await rebuilder.start(Trigger.SCHEDULED, scheduled_for=today)
     assert first.status is Outcome.STARTED
     run = await run_ended(client, first.run_id)
@@ -151,13 +151,13 @@ async def test_the_daily_run_happens_once_for_its_day(app, client, run_ended, to
 async def test_a_sale_recorded_while_its_day_is_recomputed_waits_for_it_and_is_counted_on_top(
     app, pool, today, seoul, fresh_id
 ):
-    product, zone = fresh_id(), app.state.popular.zone
+    product, zone = fresh_id(), app.deps.popular.zone
     sale = Sale(fresh_id(), fresh_id(), fresh_id(), seoul(today, 10), (Line(product, 3),))
     start, end = day_bounds(today, zone)
     async with pool.acquire() as rebuild, rebuild.transaction():  # one day of a rebuild, step by step
         await batch.lock_counters(rebuild)
         await rebuild.execute("DELETE FROM product_day_sales WHERE day = $1", today)
-        during = asyncio.create_task(app.state.sales.record_sale(sale))
+        during = asyncio.create_task(app.deps.sales.record_sale(sale))
         # Its sale is in, its counter waits: the day is recomputed without it, then it adds itself.
         await eventually(lambda: waiting_for_a_lock(pool), what="the sale waiting for the day")
         assert await batch.recompute_day(rebuild, today, start, end) == (0, 0)  # the sale is in flight
@@ -180,7 +180,7 @@ async def waiting_for_a_lock(pool) -> bool:
 async def test_sales_and_refunds_recorded_while_the_rebuild_runs_are_neither_lost_nor_counted_twice(
     app, client, read_popular, run_ended, today, seoul, fresh_id
 ):
-    sales, products = app.state.sales, sorted(fresh_id() for _ in range(6))
+    sales, products = app.deps.sales, sorted(fresh_id() for _ in range(6))
     expected = dict.fromkeys(products, 0)
     recorded: list[Sale] = []
 
@@ -203,7 +203,7 @@ async def test_sales_and_refunds_recorded_while_the_rebuild_runs_are_neither_los
         await sell(n)
     n = 60
     for _ in range(10):  # each run meets the sales at different moments
-        started = await app.state.rebuilder.start(Trigger.ADMIN)
+        started = await app.deps.rebuilder.start(Trigger.ADMIN)
         assert started.status is Outcome.STARTED
         run = asyncio.create_task(run_ended(client, started.run_id, interval=0.001))
         while not run.done():  # keep selling, 16 at a time, until the run has ended

@@ -11,7 +11,7 @@ async def test_two_instances_triggering_the_rebuild_at_once_run_it_once(
     app, client, another_instance, held_counts, pool, run_ended, read_popular, today, seoul, fresh_id
 ):
     product = fresh_id()
-    await app.state.sales.record_sale(
+    await app.deps.sales.record_sale(
         Sale(fresh_id(), fresh_id(), fresh_id(), seoul(today), (Line(product, 4),))
     )
     await pool.execute(
@@ -49,7 +49,7 @@ async def test_an_instance_sees_the_other_instances_sales_within_its_cache_ttl(
     assert await read_popular() == []  # cached here now
     async with another_instance() as (second_app, second):
         sale = Sale(fresh_id(), fresh_id(), fresh_id(), seoul(today), (Line(product, 2),))
-        await second_app.state.sales.record_sale(sale)
+        await second_app.deps.sales.record_sale(sale)
         assert [i["productId"] for i in await read_popular(via=second)] == [product]  # at once there
 
         async def shows_here():

@@ -4,19 +4,19 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Query, Response
 from pydantic import Field
-from starlette.types import Scope
 
 from commerce_kit.api import ApiResponse, path_id, problems
 from commerce_kit.errors import NotFound
-from commerce_kit.web import Admin, Caller, FastJSONResponse, install_plain_endpoint, plain_query
+from commerce_kit.web import Admin, Caller
+from ranking_service.bootstrap import Deps
 from ranking_service.domain.calendar import DEFAULT_DAYS, MAX_DAYS, MIN_DAYS
-from ranking_service.service_layer.popular import PopularProducts
-from ranking_service.service_layer.rebuild import Rebuilder, Trigger
+from ranking_service.domain.ranking import RankedProduct
+from ranking_service.service_layer.rebuild import Trigger
 
 router = APIRouter(prefix="/api/v1", tags=["popular products"])
 
@@ -61,70 +61,48 @@ class RunOut(ApiResponse):
     finished_at: datetime | None
 
 
-def _popular(request: Request) -> PopularProducts:
-    return request.app.state.popular
+# Popular products are on the shop's front page, asked for on every visit. The use case's answer is
+# immutable and hashable, and its JSON is a pure function of it: each distinct answer is encoded once,
+# by its response model, and a request for it after that costs a hash and a lookup.
 
 
-def _rebuilder(request: Request) -> Rebuilder:
-    return request.app.state.rebuilder
+@lru_cache(maxsize=1024)
+def _popular_body(items: tuple[RankedProduct, ...]) -> bytes:
+    answer = PopularOut(
+        items=[
+            PopularProductOut(
+                rank=p.rank, product_id=p.product_id, name=p.name, sold_quantity=p.sold_quantity
+            )
+            for p in items
+        ]
+    )
+    return answer.model_dump_json(by_alias=True).encode()
 
 
 @router.get("/products/popular", response_model=PopularOut, responses=problems(400, 401))
-async def popular(caller: Caller, request: Request, days: Days = DEFAULT_DAYS, limit: Limit = 5) -> Response:
+async def popular(caller: Caller, deps: Deps, days: Days = DEFAULT_DAYS, limit: Limit = 5) -> Response:
     """Top products by quantity sold in paid, not refunded orders over the last `days` calendar days
     (APP_ZONE). Served from a cache of at most a few seconds (see service_layer/popular.py)."""
-    return await _popular_answer(request, days, limit)
-
-
-async def _popular_answer(request: Request, days: int, limit: int) -> Response:
-    items = await _popular(request).top(days, limit)
-    return FastJSONResponse(
-        {
-            "items": [
-                {"rank": p.rank, "productId": p.product_id, "name": p.name, "soldQuantity": p.sold_quantity}
-                for p in items
-            ]
-        }
-    )
-
-
-#: The plain endpoint's bounds (the same as `Days` and `Limit`): popular products are on the shop's
-#: front page, asked for on every visit.
-POPULAR_QUERY = {"days": (MIN_DAYS, MAX_DAYS), "limit": (1, 100)}
-
-
-def install_fast_route(app: FastAPI) -> None:
-    """Well-formed requests for popular products skip FastAPI's machinery (`PlainEndpoint`)."""
-    route = next(r for r in router.routes if isinstance(r, APIRoute) and r.path == "/api/v1/products/popular")
-
-    def parse(scope: Scope) -> dict[str, int] | None:
-        query = plain_query(scope, POPULAR_QUERY)
-        return (
-            None
-            if query is None
-            else {"days": query.get("days", DEFAULT_DAYS), "limit": query.get("limit", 5)}
-        )
-
-    install_plain_endpoint(app, route, parse, _popular_answer)
+    return Response(_popular_body(await deps.popular.top(days, limit)), media_type="application/json")
 
 
 @router.post(
     "/admin/rankings/rebuild", status_code=202, response_model=RebuildOut, responses=problems(401, 403)
 )
-async def rebuild(caller: Admin, request: Request, response: Response) -> RebuildOut:
+async def rebuild(caller: Admin, deps: Deps, response: Response) -> RebuildOut:
     """Recompute the ranking from the stored sales (backfilling from the order service first when the
     ranking started empty). Always 202: the run goes on in the background, on one instance only;
     follow it at `Location`. A rebuild already running anywhere answers `ALREADY_RUNNING`."""
-    started = await _rebuilder(request).start(Trigger.ADMIN)
+    started = await deps.rebuilder.start(Trigger.ADMIN)
     if started.run_id is not None:
         response.headers["Location"] = f"/api/v1/admin/rankings/rebuilds/{started.run_id}"
     return RebuildOut(status=started.status.value, run_id=started.run_id)
 
 
 @router.get("/admin/rankings/rebuilds/{runId}", response_model=RunOut, responses=problems(400, 401, 403, 404))
-async def rebuild_run(run_id: Annotated[int, path_id("runId")], caller: Admin, request: Request) -> RunOut:
+async def rebuild_run(run_id: Annotated[int, path_id("runId")], caller: Admin, deps: Deps) -> RunOut:
     """One rebuild run: where it stands, or how it ended."""
-    report = await _rebuilder(request).report(run_id)
+    report = await deps.rebuilder.report(run_id)
     if report is None:
         raise NotFound(f"No rebuild run {run_id}")
     return RunOut(run_id=report.id, **{k: v for k, v in vars(report).items() if k != "id"})
