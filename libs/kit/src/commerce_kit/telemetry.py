@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
-from typing import Any
 
 import orjson
 from fastapi import FastAPI
@@ -92,15 +91,9 @@ def instrument_app(app: FastAPI) -> None:
         app.add_middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"])
 
 
-def kafka_middlewares() -> tuple[Any, ...]:
-    """The middlewares of a FastStream broker: FastStream's own OpenTelemetry middleware when tracing
-    is on (a consumer's span continues the trace whose context the message's headers carry; a
-    batch's span links to each message's), none otherwise."""
-    if not _configured:
-        return ()
-    from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
-
-    return (KafkaTelemetryMiddleware(tracer_provider=trace.get_tracer_provider()),)
+def tracing() -> bool:
+    """Tracing is on: spans are recorded (and worth making)."""
+    return _configured
 
 
 def inject_headers() -> list[tuple[str, bytes]]:

@@ -55,7 +55,6 @@ def create_broker(settings: ServiceSettings, *, client_id: str, graceful_timeout
         logger=logging.getLogger(f"faststream.{client_id}"),
         log_level=logging.DEBUG,
         graceful_timeout=graceful_timeout,
-        middlewares=telemetry.kafka_middlewares(),
     )
     return Broker(faststream, create_producer(settings, client_id=client_id))
 

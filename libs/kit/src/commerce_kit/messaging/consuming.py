@@ -29,9 +29,10 @@ from faststream import AckPolicy, BaseMiddleware
 from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaRouter
 from faststream.message import StreamMessage
+from opentelemetry.trace import SpanKind
 
 from commerce_contracts import Event, Topic, UndecodableEvent, decode_event
-from commerce_kit import metrics
+from commerce_kit import metrics, telemetry
 from commerce_kit.messaging.broker import Broker
 from commerce_kit.messaging.retry import DeadLetterHook, Failure, Parked, Retry, RetryPolicy
 from commerce_kit.outages import Outages
@@ -132,6 +133,31 @@ class BatchDecoder:
         return batch
 
 
+class _Traced:
+    """A router's middleware while tracing is on: the processing of a message (its retries and
+    parking included) as a span that continues the trace whose context the message's headers carry
+    (a batch's: its first message's)."""
+
+    def __init__(self, group: str, topic: str) -> None:
+        self.group, self.name, self.tracer = group, f"{topic} process", telemetry.tracer("commerce.kafka")
+
+    def __call__(self, msg: Any, /, *, context: Any) -> BaseMiddleware:
+        return _TracedScope(msg, context=context, traced=self)
+
+
+class _TracedScope(BaseMiddleware):
+    def __init__(self, msg: Any, /, *, context: Any, traced: _Traced) -> None:
+        super().__init__(msg, context=context)
+        self.traced = traced
+
+    async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
+        traced, parent = self.traced, telemetry.extract_context(msg.headers.items())
+        with traced.tracer.start_as_current_span(traced.name, context=parent, kind=SpanKind.CONSUMER) as span:
+            span.set_attribute("messaging.consumer.group.name", traced.group)
+            span.set_attribute("messaging.message.id", msg.message_id)
+            return await call_next(msg)
+
+
 class _Reliably:
     """A router's middleware (FastStream builds one per message with `__call__`): the subscription's
     RetryPolicy around its handler."""
@@ -216,6 +242,15 @@ def _policy(broker: Broker, settings: ServiceSettings, consumer: Consumer | Batc
     )
 
 
+def _middlewares(
+    policy: RetryPolicy, topic: str, handler: Callable[[Any], Awaitable[None]], *, batch: bool
+) -> list[Any]:
+    """A subscription's middlewares, the outermost first: its span (while tracing is on: spans cost
+    CPU that a run without a collector would throw away), then its retry policy."""
+    reliably = _Reliably(policy, handler, batch=batch)
+    return [_Traced(policy.group, topic), reliably] if telemetry.tracing() else [reliably]
+
+
 def subscribe(broker: Broker, settings: ServiceSettings, consumer: Consumer) -> Subscription:
     """Register `consumer` on `broker` (before the broker starts)."""
     policy, router = _policy(broker, settings, consumer), KafkaRouter()
@@ -230,7 +265,9 @@ def subscribe(broker: Broker, settings: ServiceSettings, consumer: Consumer) -> 
         title=f"{policy.group}:{topic}",
     )
     subscriber(consumer.handler)
-    broker.faststream.include_router(router, middlewares=[_Reliably(policy, consumer.handler, batch=False)])
+    broker.faststream.include_router(
+        router, middlewares=_middlewares(policy, topic, consumer.handler, batch=False)
+    )
     return Subscription(policy.group, subscriber)
 
 
@@ -254,7 +291,9 @@ def subscribe_batch(broker: Broker, settings: ServiceSettings, consumer: BatchCo
         title=f"{policy.group}:{topic}",
     )
     subscriber(consumer.handler)
-    broker.faststream.include_router(router, middlewares=[_Reliably(policy, consumer.handler, batch=True)])
+    broker.faststream.include_router(
+        router, middlewares=_middlewares(policy, topic, consumer.handler, batch=True)
+    )
     return Subscription(policy.group, subscriber)
 
 
