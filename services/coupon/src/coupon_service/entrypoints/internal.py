@@ -5,7 +5,7 @@ the cluster (the gateway routes /api/v1 only) and only with a SERVICE token."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import Field
@@ -62,7 +62,7 @@ class RestoreOut(UseOut):
     )
 
 
-def _use_out(view: UserCouponView) -> dict[str, object]:
+def _use_out(view: UserCouponView) -> dict[str, Any]:
     return {
         "user_coupon_id": view.user_coupon_id,
         "status": view.status.value,

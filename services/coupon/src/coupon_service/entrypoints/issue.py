@@ -7,7 +7,7 @@ an acknowledged Kafka publish), and its answer, a small model, is serialized onc
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
@@ -32,12 +32,16 @@ class ReservationStatusOut(ReservationOut):
     user_coupon_id: int | None
 
 
+_REPEAT: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A repeat: the user's first reservation", "model": ReservationOut}
+}
+
+
 @router.post(
     "/coupons/{couponId}/issue",
     status_code=202,
     response_model=ReservationOut,
-    responses={200: {"description": "A repeat: the user's first reservation", "model": ReservationOut}}
-    | problems(401, 404, 409, 429, 503),
+    responses=_REPEAT | problems(401, 404, 409, 429, 503),
 )
 async def request_issue(
     coupon_id: Annotated[int, path_id("couponId")], caller: Caller, deps: Deps, response: Response
