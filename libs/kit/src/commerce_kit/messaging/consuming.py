@@ -9,7 +9,9 @@ Each `Consumer` or `BatchConsumer` becomes a FastStream subscriber of its own ro
   router's middleware); a message that cannot even be parked is nacked (re-read) after a pause,
   never acknowledged unhandled;
 - undecodable messages go to the dead-letter topic at once (retrying cannot fix them);
-- a batch that keeps failing is retried one event at a time, so that only the culprits are parked.
+- a batch that keeps failing is retried one event at a time, so that only the culprits are parked;
+- while tracing is on, the processing of a message is a span continuing the trace whose context
+  the message's headers carry.
 
 Nothing in a handler's path runs in a worker thread: the decoders, the middleware and the handlers
 are coroutines, and handlers take no context parameters (fast_depends resolves those with
