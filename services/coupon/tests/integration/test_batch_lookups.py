@@ -1,7 +1,7 @@
 """The settlement's lookups by key (adapters.issue_requests: `settled`, `holders`) go through the
 key's index on a table PostgreSQL has no statistics for: a new database, or a busy table before
-autovacuum's next analyze. Written `key = ANY($1)`, they were planned as sequential scans, whose
-cost grows with the table (docs/performance.md, 2026-12-02 evening). Checked on the plan, not on a
+autovacuum's next analyze. Written `key = ANY($1)`, PostgreSQL plans them as sequential scans, whose
+cost grows with the table. Checked on the plan, not on a
 timing: the tables here are temporary ones (autovacuum never analyzes those) shadowing the
 service's own for one transaction."""
 

@@ -67,8 +67,8 @@ return 1
 # The reservations, in order, as one argument ("<reservation id>" a line: the API makes them of
 # digits, dots and base64url; see `script_lines`), and one answer, a character per reservation:
 # 1 took (or already held) a unit, 0 none left; "-2" when the counter is missing.
-# A list of arguments and of answers cost the consumer more redis-py packing and parsing than the
-# script's own work (make bench's backlog).
+# A list of arguments and of answers would cost the consumer more redis-py packing and parsing than
+# the script's own work.
 TAKE = """
 local stock = redis.call('GET', KEYS[1])
 if not stock then return '-2' end

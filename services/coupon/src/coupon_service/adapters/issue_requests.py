@@ -24,11 +24,9 @@ class Settled:
 
 
 # A batch's lookups by key (`settled`, `holders`) probe the key's index once per key, whatever the
-# planner makes of the table. Written `key = ANY($1)`, they were planned as sequential scans on a
-# table without statistics yet (a new database, or a busy one before autovacuum's next analyze),
-# which cost in proportion to the table: 4.0 ms (settled) and 2.7 ms (holders) per batch of 800 at
-# 45,000 rows, against 0.3-0.6 ms through the index (docs/performance.md, 2026-12-02 evening).
-# `LIMIT 1` keeps each probe a subquery: flattened into a join, it could be hashed over a scan again.
+# planner makes of the table: written `key = ANY($1)`, PostgreSQL plans them as sequential scans on
+# a table without statistics yet (a new database, or a busy one before autovacuum's next analyze),
+# whose cost grows with the table. `LIMIT 1` keeps each probe a subquery: flattened into a join, it could be hashed over a scan again.
 
 
 SETTLED_QUERY = """
@@ -128,8 +126,8 @@ async def record(
     thousands a second). An outcome recorded already is kept, unless `fresh`: the caller found none
     of these recorded (`settled`) and decided each once, and one recorded since (by a consumer that
     lost the partition but not the race) fails the statement with a UniqueViolationError (see
-    `Settlement._issue`). ON CONFLICT's speculative insert cost some 0.9 µs of PostgreSQL's time
-    per row, a quarter of the insert's (50,000 rows)."""
+    `Settlement._issue`). No ON CONFLICT on that path: its speculative insert is a large share of
+    the insert's cost per row."""
     await conn.execute(
         """
         INSERT INTO issue_requests
