@@ -26,7 +26,8 @@ class Settled:
 # A batch's lookups by key (`settled`, `holders`) probe the key's index once per key, whatever the
 # planner makes of the table: written `key = ANY($1)`, PostgreSQL plans them as sequential scans on
 # a table without statistics yet (a new database, or a busy one before autovacuum's next analyze),
-# whose cost grows with the table. `LIMIT 1` keeps each probe a subquery: flattened into a join, it could be hashed over a scan again.
+# whose cost grows with the table. `LIMIT 1` keeps each probe a subquery: flattened into a join, it
+# could be hashed over a scan again.
 
 
 SETTLED_QUERY = """
