@@ -25,7 +25,7 @@ from commerce_kit.errors import DependencyUnavailable
 from payment_service.adapters import repository as repo
 from payment_service.adapters.repository import PaymentRecord, Stamps
 from payment_service.adapters.services import Outcome, Services
-from payment_service.domain.saga import Saga, Status, Step
+from payment_service.domain.saga import Saga, SagaError, Status, Step
 from payment_service.service_layer.answers import answer_for, stored
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ def completed(p: PaymentRecord) -> PaymentCompleted:
         items=p.items,
         user_coupon_id=p.user_coupon_id,
         balance_after=p.balance_after,
-        paid_at=p.paid_at,
+        paid_at=_stamp(p, p.paid_at, "paid_at"),
     )
 
 
@@ -222,9 +222,16 @@ def refunded(p: PaymentRecord) -> PaymentRefunded:
         user_id=p.user_id,
         amount=p.amount,
         items=p.items,
-        paid_at=p.paid_at,
-        refunded_at=p.refunded_at,
+        paid_at=_stamp(p, p.paid_at, "paid_at"),
+        refunded_at=_stamp(p, p.refunded_at, "refunded_at"),
     )
+
+
+def _stamp(p: PaymentRecord, at: datetime | None, name: str) -> datetime:
+    """A stamp the saga set on its way to this final state (the driver sets it before the state)."""
+    if at is None:
+        raise SagaError(f"payment {p.id} is {p.saga.status} without its {name}")
+    return at
 
 
 def _paid_at(record: PaymentRecord, step: Step) -> datetime | None:
