@@ -119,12 +119,12 @@ def in_suite(name: str) -> bool:
 
 
 def redis_users() -> set[str]:
-    """The services whose app opens Redis (`Runtime(settings, redis=True, ...)`): only they are let
-    through to Redis, and only they wait for it."""
+    """The services whose composition root opens Redis (`rt.open_redis()` in its `bootstrap.py`):
+    only they are let through to Redis, and only they wait for it."""
     users = set()
     for name in SERVICE_NAMES:
-        app = REPO / "services" / name / "src" / f"{name}_service" / "app.py"
-        if app.exists() and re.search(r"Runtime\([^)]*\bredis=True", app.read_text()):
+        bootstrap = REPO / "services" / name / "src" / f"{name}_service" / "bootstrap.py"
+        if bootstrap.exists() and re.search(r"\.open_redis\(", bootstrap.read_text()):
             users.add(name)
     return users
 
