@@ -73,13 +73,11 @@ def tune_gc(app_module: str) -> None:
 
     Each request allocates hundreds of short-lived objects (futures, dicts, tuples); reference
     counting frees them, cycles are rare. With CPython's default thresholds (700, 10, 10) a young
-    collection ran every 700 allocations and a full one, walking every object of the process (the
+    collection runs every 700 allocations and a full one, walking every object of the process (the
     token cache, the imported frameworks' classes and schemas), every hundred of those: a tax on
-    every request and a pause now and then. So: what importing the app made is frozen (never
-    scanned again: it lives as long as the process), and collections are rarer. Measured with make
-    bench (docs/performance.md, 2026-12-02): the coupon 202 line 9,824-10,316 -> 10,657-11,205/s
-    and its p99 at half rate 48-163 -> 12-28 ms, the payments 182-183 -> 187-190 paid/s, the
-    liveness answers a few percent."""
+    every request and a pause now and then. So what importing the app made is frozen (never scanned
+    again: it lives as long as the process), and collections are rarer: the young generation every
+    20,000 allocations, a full collection a hundredth as often as with the defaults."""
     importlib.import_module(app_module)
     gc.collect()
     gc.freeze()

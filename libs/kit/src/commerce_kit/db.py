@@ -50,9 +50,8 @@ async def create_pool(
     with a cached generic plan. For a service whose statements look rows up by arrays of ids
     (`= ANY($1)`) in tables that start empty and grow by thousands a second: PostgreSQL makes a
     statement's generic plan on its sixth execution and keeps it, and one made while the table was
-    small is a sequential scan (seen: the coupon issuer's lookup of settled reservations, 27 ms a
-    batch at 25,000 rows and growing, until an autovacuum analyze happened to invalidate it).
-    Planning a few statements per batch costs far less."""
+    small is a sequential scan, whose cost grows with the table until an autovacuum analyze happens
+    to invalidate the plan. Planning a few statements per batch costs far less."""
     server_settings = {"search_path": schema, "application_name": application_name}
     if custom_plans:
         server_settings["plan_cache_mode"] = "force_custom_plan"
