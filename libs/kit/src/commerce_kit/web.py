@@ -18,6 +18,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.datastructures import Default
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -328,8 +329,10 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        # Answers are serialized once, by orjson, from what the route returns.
-        default_response_class=FastJSONResponse,
+        # Answers are serialized once: a route's response model straight to JSON bytes by pydantic
+        # (FastAPI takes that path only while the class is its default placeholder), anything else
+        # by orjson.
+        default_response_class=Default(FastJSONResponse),
         responses={
             400: {"description": "Bad input (problem+json, code VALIDATION_FAILED)"},
             401: {"description": "Missing or invalid token (problem+json)"},
