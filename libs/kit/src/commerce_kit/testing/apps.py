@@ -41,6 +41,6 @@ async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """The app started (its lifespan run) and an HTTP client calling it in process; an error the app
     lets out is answered 500 as a server would, not raised into the test."""
     async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://kit") as client:
             yield client
