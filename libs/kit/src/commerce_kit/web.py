@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.datastructures import Default
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -164,9 +164,6 @@ class BodyLimitMiddleware:
         await ProblemResponse(error.problem(scope.get("path")), status_code=413)(scope, receive, send)
 
 
-_bearer = HTTPBearer(auto_error=False, description="JWT (HS256): sub = user id, roles, exp")
-
-
 class ServiceApp(FastAPI, Generic[D]):
     """Every service's app: FastAPI, holding what its bootstrap built while it runs (typed: `deps`),
     the token verifier and the readiness checks. They are set by the lifespan, never at import."""
@@ -232,28 +229,30 @@ def provider(kind: type[D]) -> Callable[[Request], Awaitable[D]]:
     return provide
 
 
-async def _principal(
-    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None
-) -> Principal:
-    return service_of(request).verifier.from_header(request.headers.get("authorization"))
+class _BearerCaller(HTTPBearer):
+    """The caller, from the request's bearer token, with a role check where one is needed: one
+    dependency per request (the OpenAPI document shows it as the bearer security scheme, being an
+    HTTPBearer). `async`: FastAPI runs a plain `def` dependency in a thread pool."""
+
+    def __init__(self, check: Callable[[Principal], None] | None = None) -> None:
+        super().__init__(
+            auto_error=False, scheme_name="HTTPBearer", description="JWT (HS256): sub = user id, roles, exp"
+        )
+        self.check = check
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]  # a Principal, not the credentials
+        caller = service_of(request).verifier.from_header(request.headers.get("authorization"))
+        if self.check is not None:
+            self.check(caller)
+        return caller
 
 
 #: A route's authenticated caller (401 when the token is missing or not valid).
-Caller = Annotated[Principal, Depends(_principal)]
-
-
-async def _admin(caller: Caller) -> Principal:
-    caller.require_admin()
-    return caller
-
-
-async def _service(caller: Caller) -> Principal:
-    caller.require_service()
-    return caller
-
-
-Admin = Annotated[Principal, Depends(_admin)]
-InternalCaller = Annotated[Principal, Depends(_service)]
+Caller = Annotated[Principal, Depends(_BearerCaller())]
+#: An authenticated caller with the ADMIN role (403 otherwise).
+Admin = Annotated[Principal, Depends(_BearerCaller(Principal.require_admin))]
+#: Another service of the suite (role SERVICE; 403 otherwise).
+InternalCaller = Annotated[Principal, Depends(_BearerCaller(Principal.require_service))]
 
 
 def health_router(timeout: float = 2.0) -> APIRouter:
