@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -28,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commerce_kit import metrics
 from commerce_kit.auth import Principal, TokenVerifier
-from commerce_kit.errors import AppError, DependencyUnavailable, PayloadTooLarge
+from commerce_kit.errors import AppError, DependencyUnavailable, PayloadTooLarge, ValidationFailed
 from commerce_kit.outages import is_outage
 from commerce_kit.settings import ServiceSettings
 
@@ -162,6 +163,55 @@ class BodyLimitMiddleware:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = PayloadTooLarge(f"The body must not exceed {self.limit} bytes")
         await ProblemResponse(error.problem(scope.get("path")), status_code=413)(scope, receive, send)
+
+
+class UrlCheckMiddleware:
+    """Refuses with 400 what the framework would take silently: a path or query whose percent-encoding
+    is not UTF-8 (a lone surrogate, %ED%A0%80, would reach a route as U+FFFD), and a repeated query
+    parameter (FastAPI keeps the last value; every query parameter of the API takes one value). A
+    request without a query string and with a plain path costs a lookup and a search of its path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            fault = _url_fault(scope)
+            if fault is not None:
+                error = ValidationFailed(fault)
+                await ProblemResponse(error.problem(scope.get("path")), status_code=400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _url_fault(scope: Scope) -> str | None:
+    raw_path = scope.get("raw_path")
+    if "\ufffd" in scope["path"] and raw_path is not None:
+        try:
+            unquote_to_bytes(raw_path.split(b"?", 1)[0].decode("latin-1")).decode("utf-8")
+        except UnicodeDecodeError:
+            return "The path is not UTF-8 once percent-decoded"
+    query = scope.get("query_string")
+    if not query:
+        return None
+    names: list[str] | list[bytes]
+    if b"%" in query:
+        try:
+            pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            return "The query is not UTF-8 once percent-decoded"
+        names = [name for name, _ in pairs]
+    else:  # nothing to decode: the names compare as they came
+        names = [part.partition(b"=")[0] for part in query.split(b"&") if part]
+    seen: set[str | bytes] = set()
+    for name in names:
+        if name in seen:
+            shown = name if isinstance(name, str) else name.decode("latin-1")
+            if len(shown) > 40 or not shown.isprintable():
+                shown = "a query parameter"
+            return f"{shown}: repeated; each query parameter takes one value"
+        seen.add(name)
+    return None
 
 
 class ServiceApp(FastAPI, Generic[D]):
@@ -307,7 +357,8 @@ def create_app(
     service: str,
 ) -> ServiceApp[D]:
     """The one stack every request of every service goes through: its middlewares (metrics, body
-    limit, and tracing when configured), FastAPI's routing and validation, problem+json answers."""
+    limit, the URL check, and tracing when configured), FastAPI's routing and validation,
+    problem+json answers."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -341,6 +392,7 @@ def create_app(
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
+    app.add_middleware(UrlCheckMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=body_limit)
     app.add_middleware(metrics.HttpMetricsMiddleware, service=service)
     return app
