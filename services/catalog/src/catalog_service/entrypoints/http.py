@@ -19,7 +19,16 @@ from catalog_service.domain.product import (
     NewProduct,
 )
 from catalog_service.service_layer.products import ListedProduct, Option, ProductDetail
-from commerce_kit.api import ApiRequest, ApiResponse, Cursor, PageSize, path_id, problems
+from commerce_kit.api import (
+    ApiRequest,
+    ApiResponse,
+    Cursor,
+    MultiLineText,
+    PageSize,
+    Text,
+    path_id,
+    problems,
+)
 from commerce_kit.paging import Page
 from commerce_kit.web import Admin, Caller
 
@@ -28,10 +37,8 @@ router = APIRouter(prefix="/api/v1", tags=["products"])
 ProductId = Annotated[int, path_id("productId")]
 OptionId = Annotated[int, path_id("optionId")]
 
-Name = Annotated[
-    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=MAX_NAME)
-]
-Description = Annotated[str, StringConstraints(strict=True, max_length=MAX_DESCRIPTION)]
+Name = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME)]
+Description = Annotated[MultiLineText, StringConstraints(max_length=MAX_DESCRIPTION)]
 Price = Annotated[StrictInt, Field(ge=0, le=MAX_PRICE, description=f"KRW, 0 to {MAX_PRICE}")]
 Stock = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK, description=f"0 to {MAX_STOCK}")]
 

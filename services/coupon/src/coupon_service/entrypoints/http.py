@@ -9,7 +9,17 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import Field, PlainValidator, StrictInt, StringConstraints, WithJsonSchema
 
-from commerce_kit.api import MAX_BIGINT, ApiRequest, ApiResponse, BodyId, Cursor, PageSize, path_id, problems
+from commerce_kit.api import (
+    MAX_BIGINT,
+    ApiRequest,
+    ApiResponse,
+    BodyId,
+    Cursor,
+    PageSize,
+    Text,
+    path_id,
+    problems,
+)
 from commerce_kit.paging import Page
 from commerce_kit.web import Admin, Caller
 from coupon_service.bootstrap import Deps
@@ -50,7 +60,7 @@ Instant = Annotated[
 
 
 class NewCoupon(ApiRequest):
-    name: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     discount_type: Literal["RATE", "FIXED"]
     discount_value: Whole = Field(description="RATE: percent, 1-100; FIXED: KRW, 1-100,000,000")
     max_discount_amount: Whole | None = Field(None, description="RATE only: the discount's cap in KRW (> 0)")

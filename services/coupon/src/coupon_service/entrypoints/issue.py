@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
-from commerce_kit.api import ApiResponse, path_id, problems
+from commerce_kit.api import ApiResponse, Text, path_id, problems
 from commerce_kit.web import Caller
 from coupon_service.bootstrap import Deps
 from coupon_service.domain.errors import ReservationNotFound
@@ -60,7 +60,7 @@ async def request_issue(
     responses=problems(401, 403, 404),
 )
 async def reservation_status(
-    reservation_id: Annotated[str, Path(alias="reservationId", max_length=100)],
+    reservation_id: Annotated[Text, Path(alias="reservationId", max_length=100)],
     caller: Caller,
     deps: Deps,
 ) -> ReservationStatusOut:

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from commerce_kit.api import ApiRequest, ApiResponse, BodyId, Cursor, path_id, problems
+from commerce_kit.api import ApiRequest, ApiResponse, BodyId, Cursor, QueryInt, path_id, problems
 from commerce_kit.paging import Page
 from commerce_kit.web import InternalCaller
 from order_service.bootstrap import Deps
@@ -62,7 +62,7 @@ async def paid_orders(
     caller: InternalCaller,
     deps: Deps,
     cursor: Cursor = None,
-    size: Annotated[int, Query(ge=1, le=1000)] = 500,
+    size: Annotated[QueryInt, Query(ge=1, le=1000)] = 500,
 ) -> Page[PaidOrderOut]:
     """Every paid (and refunded) order, oldest first, page by page: the ranking service's backfill."""
     found, next_cursor = await deps.orders.paid_orders(cursor, size)

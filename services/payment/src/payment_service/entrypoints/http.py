@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
-from commerce_kit.api import ApiRequest, BodyId, path_id, problems
+from commerce_kit.api import ApiRequest, BodyId, IdempotencyKey, path_id, problems
 from commerce_kit.web import Caller, ProblemResponse
 from payment_service.bootstrap import Deps
 from payment_service.service_layer.answers import PaymentOut
@@ -28,7 +28,7 @@ async def pay(
     body: PayRequest,
     caller: Caller,
     deps: Deps,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> PaymentOut | Response:
     """Pay an order with the wallet: stock, balance and coupon are taken, or nothing is. 201 with the
     payment, or 409 with the reason (INSUFFICIENT_STOCK, INSUFFICIENT_BALANCE, COUPON_UNAVAILABLE,

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
-from commerce_kit.api import ApiResponse, path_id, problems
+from commerce_kit.api import ApiResponse, QueryInt, path_id, problems
 from commerce_kit.errors import NotFound
 from commerce_kit.web import Admin, Caller
 from ranking_service.bootstrap import Deps
@@ -21,14 +21,14 @@ from ranking_service.service_layer.rebuild import Trigger
 router = APIRouter(prefix="/api/v1", tags=["popular products"])
 
 Days = Annotated[
-    int,
+    QueryInt,
     Query(
         ge=MIN_DAYS,
         le=MAX_DAYS,
         description="Calendar days in APP_ZONE, today included (3 = today and the two days before)",
     ),
 ]
-Limit = Annotated[int, Query(ge=1, le=100, description="How many products (1-100)")]
+Limit = Annotated[QueryInt, Query(ge=1, le=100, description="How many products (1-100)")]
 
 
 class PopularProductOut(ApiResponse):

@@ -5,10 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 from pydantic import Field, StringConstraints
 
-from commerce_kit.api import ApiRequest, ApiResponse, Cursor, Money, PageSize, path_id, problems
+from commerce_kit.api import (
+    ApiRequest,
+    ApiResponse,
+    Cursor,
+    IdempotencyKey,
+    Money,
+    PageSize,
+    Text,
+    path_id,
+    problems,
+)
 from commerce_kit.idempotency import validate_key
 from commerce_kit.paging import Page
 from commerce_kit.web import Admin, Caller, ProblemResponse
@@ -20,7 +30,7 @@ UserId = Annotated[int, path_id("userId")]
 
 
 class NewUser(ApiRequest):
-    name: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=100)]
+    name: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class UserOut(ApiResponse):
@@ -73,7 +83,7 @@ async def charge(
     body: ChargeRequest,
     caller: Caller,
     deps: Deps,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Add money to the wallet. With an `Idempotency-Key`, a retry replays the first answer."""
     caller.require_owner(user_id)
