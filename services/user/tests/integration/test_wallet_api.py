@@ -163,7 +163,8 @@ async def test_the_history_is_newest_first_and_cursor_paged(client, new_user):
 
 
 @pytest.mark.parametrize(
-    "params", [{"size": 0}, {"size": 101}, {"size": "x"}, {"cursor": "not-a-cursor"}, {"cursor": "WzEsMl0"}]
+    "params",
+    [{"size": 0}, {"size": 101}, {"size": "x"}, {"cursor": "not-a-cursor"}, {"cursor": "WzEsMiwzXQ"}],
 )
 async def test_bad_paging_parameters_are_refused(client, new_user, params):
     user = await new_user()

@@ -4,7 +4,7 @@ transaction; none of them commits."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -23,12 +23,22 @@ async def wallet(conn: asyncpg.Connection, user_id: int, *, lock: bool = False) 
     return None if balance is None else Wallet(user_id, balance)
 
 
-async def save_balance(conn: asyncpg.Connection, wallet: Wallet) -> None:
-    await conn.execute(
-        "UPDATE wallets SET balance = $2, updated_at = now() WHERE user_id = $1",
+async def save_balance(conn: asyncpg.Connection, wallet: Wallet) -> datetime:
+    """Stores the new balance and returns the moment it changed, the time of its history row. The
+    caller holds the wallet's lock, so the moment is taken under it (the clock now, not the
+    transaction's start), and it is later than the wallet's previous one even when the clock steps
+    back: the history's order is the order in which the balance changed."""
+    moment: datetime = await conn.fetchval(
+        """
+        UPDATE wallets SET balance = $2,
+            updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond')
+        WHERE user_id = $1
+        RETURNING updated_at
+        """,
         wallet.user_id,
         wallet.balance,
     )
+    return moment
 
 
 async def add_transaction(
@@ -61,8 +71,11 @@ async def add_transaction(
     )
 
 
-#: Which balance a history row shows: the one the payment's debit left, or the one its give-back left.
-_BALANCE_AFTER = {TransactionType.PAYMENT: "balance_after", TransactionType.REFUND: "returned_after"}
+#: The balance a history row shows and its time: those the payment's debit recorded, or its give-back.
+_DEBIT_COLUMNS = {
+    TransactionType.PAYMENT: ("balance_after", "taken_at"),
+    TransactionType.REFUND: ("returned_after", "returned_at"),
+}
 
 
 async def add_history(
@@ -70,15 +83,16 @@ async def add_history(
 ) -> int:
     """The PAYMENT or REFUND rows of many payments in one statement, each once (a payment already
     in the history, or twice in `entries`, adds nothing); returns how many were new. The balance
-    after is the debit's as recorded here when there is one, else the entry's."""
-    column = _BALANCE_AFTER[type_]
+    after and the time are the debit's as recorded here (under the wallet's lock) when there is
+    one, else the entry's."""
+    balance_column, time_column = _DEBIT_COLUMNS[type_]
     result = await conn.execute(
         f"""
         INSERT INTO wallet_transactions
             (user_id, type, amount, balance_after, order_id, payment_id, created_at)
         SELECT DISTINCT ON (e.payment_id)
-            e.user_id, $1, e.amount, coalesce(d.{column}, e.balance_after, 0), e.order_id, e.payment_id,
-            coalesce(e.at, now())
+            e.user_id, $1, e.amount, coalesce(d.{balance_column}, e.balance_after, 0), e.order_id,
+            e.payment_id, coalesce(d.{time_column}, e.at, now())
         FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::timestamptz[])
             AS e (payment_id, user_id, order_id, amount, balance_after, at)
         LEFT JOIN payment_debits d ON d.payment_id = e.payment_id
@@ -96,21 +110,27 @@ async def add_history(
     return int(result.split()[-1])
 
 
+#: A position after every row: the first page reads below it.
+_LATEST = (datetime.max.replace(tzinfo=UTC), 2**63 - 1)
+
+
 async def transactions(
-    conn: asyncpg.Connection, user_id: int, before_id: int | None, limit: int
+    conn: asyncpg.Connection, user_id: int, before: tuple[datetime, int] | None, limit: int
 ) -> list[asyncpg.Record]:
+    """The user's rows newest first by the moment the balance changed (ties by id), those after
+    `before` (the time and id of the last row of the previous page)."""
     return await conn.fetch(
         """
         SELECT id, type, amount, balance_after, order_id, payment_id, created_at
         FROM wallet_transactions
-        WHERE user_id = $1 AND id < $2
-        ORDER BY id DESC
-        LIMIT $3
+        WHERE user_id = $1 AND (created_at, id) < ($2, $3)
+        ORDER BY created_at DESC, id DESC
+        LIMIT $4
         """,
         user_id,
-        # The first page reads below the largest id: one plan for every page (an `IS NULL OR` would
-        # give PostgreSQL's generic plan a filter instead of an index bound).
-        2**63 - 1 if before_id is None else before_id,
+        # The first page reads below _LATEST: one plan for every page (an `IS NULL OR` would give
+        # PostgreSQL's generic plan a filter instead of an index bound).
+        *(before or _LATEST),
         limit,
     )
 
@@ -130,13 +150,16 @@ async def record_debit(
     order_id: int | None,
     status: DebitStatus,
     balance_after: int | None,
+    taken_at: datetime | None,
 ) -> bool:
-    """Records the outcome of the payment's debit; False when the payment already has one."""
+    """Records the outcome of the payment's debit (`taken_at`: the moment the balance changed);
+    False when the payment already has one."""
     return bool(
         await conn.fetchval(
             """
-            INSERT INTO payment_debits (payment_id, user_id, amount, order_id, status, balance_after)
-            VALUES ($1, $2, $3, $4, $5, $6)
+            INSERT INTO payment_debits
+                (payment_id, user_id, amount, order_id, status, balance_after, taken_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
             ON CONFLICT (payment_id) DO NOTHING RETURNING true
             """,
             payment_id,
@@ -145,16 +168,23 @@ async def record_debit(
             order_id,
             status.value,
             balance_after,
+            taken_at,
         )
     )
 
 
-async def mark_given_back(conn: asyncpg.Connection, payment_id: int, returned_after: int) -> None:
+async def mark_given_back(
+    conn: asyncpg.Connection, payment_id: int, returned_after: int, returned_at: datetime
+) -> None:
     await conn.execute(
-        "UPDATE payment_debits SET status = 'GIVEN_BACK', returned_after = $2, updated_at = now()"
-        " WHERE payment_id = $1",
+        """
+        UPDATE payment_debits
+        SET status = 'GIVEN_BACK', returned_after = $2, returned_at = $3, updated_at = now()
+        WHERE payment_id = $1
+        """,
         payment_id,
         returned_after,
+        returned_at,
     )
 
 

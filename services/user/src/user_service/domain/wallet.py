@@ -28,8 +28,8 @@ class TransactionType(StrEnum):
 @dataclass(frozen=True)
 class HistoryEntry:
     """A completed payment or refund as its event tells it: the wallet history's PAYMENT or REFUND
-    row, once per payment. `balance_after` is the event's; the debit recorded here, when there is
-    one, knows it better."""
+    row, once per payment. `at` and `balance_after` are the event's; the debit recorded here, when
+    there is one, knows them better (the moment the balance changed, under the wallet's lock)."""
 
     payment_id: int
     user_id: int

@@ -1,5 +1,7 @@
 """TransactionHistoryConsumer: the wallet history's PAYMENT and REFUND rows, written from the
-payment service's events (SPEC.md section 5), once per payment however often an event arrives.
+payment service's events (SPEC.md section 5), once per payment however often an event arrives, with
+the time and balance the payment's debit (or give-back) recorded here, so that a row written late
+still takes its place in the statement.
 
 Batch consumers: a batch of events is one statement and one offset commit, where an event at a time
 would cost a transaction, a commit to Kafka and a fetch each. The rows trail the payments by at most

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from commerce_kit import idempotency
-from commerce_kit.errors import AppError
+from commerce_kit.errors import AppError, ValidationFailed
 from commerce_kit.paging import decode_cursor, page_of
 from user_service.adapters import repository as repo
 from user_service.domain.errors import InsufficientBalance, PaymentMismatch, UserNotFound
@@ -43,6 +43,42 @@ class Debit:
     amount: int
     status: DebitStatus
     balance_after: int | None
+
+
+class _AlreadyRecorded(Exception):
+    """The payment's debit was recorded before: the retry's transaction is rolled back."""
+
+    def __init__(self, row: asyncpg.Record) -> None:
+        super().__init__()
+        self.row = row
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def _position(cursor: str | None) -> tuple[datetime, int] | None:
+    """The (time, id) of the last row of the previous page, from the opaque cursor."""
+    try:
+        key = decode_cursor(cursor, arity=2)
+    except ValidationFailed:
+        if decode_cursor(cursor, arity=1):  # raises for anything but the old form
+            raise ValidationFailed(
+                "The cursor comes from the history's earlier order (by id): read it again from the first page"
+            ) from None
+        raise
+    if key is None:
+        return None
+    micros, row_id = key
+    if not isinstance(micros, int) or not isinstance(row_id, int):
+        raise ValidationFailed("The cursor is not valid")
+    try:
+        return _EPOCH + timedelta(microseconds=micros), row_id
+    except OverflowError:
+        raise ValidationFailed("The cursor is not valid") from None
 
 
 class Wallets:
@@ -86,43 +122,57 @@ class Wallets:
         if wallet is None:
             raise UserNotFound(f"User {user_id} does not exist")
         charged = wallet.charge(amount, self.limits)
-        await repo.save_balance(conn, charged)
-        tx_id = await repo.add_transaction(conn, user_id, TransactionType.CHARGE, amount, charged.balance)
+        moment = await repo.save_balance(conn, charged)
+        tx_id = await repo.add_transaction(
+            conn, user_id, TransactionType.CHARGE, amount, charged.balance, at=moment
+        )
         return {"userId": user_id, "balance": charged.balance, "transactionId": tx_id}
 
     async def history(
         self, user_id: int, cursor: str | None, size: int
     ) -> tuple[list[Transaction], str | None]:
-        after = decode_cursor(cursor)
+        """The wallet's statement: newest first by the moment the balance changed (ties by id), so
+        that each row's balance after is the one below it plus or minus its amount. One exception:
+        a debit the payment saga undid (its payment failed after the balance was taken) has no row,
+        the payment never having happened for the user, so the rows written while it was held show
+        a balance lower by its amount than the chain says."""
+        before = _position(cursor)
         async with self.pool.acquire() as conn:
             if await repo.wallet(conn, user_id) is None:
                 raise UserNotFound(f"User {user_id} does not exist")
-            rows = await repo.transactions(conn, user_id, after[0] if after else None, size + 1)
+            rows = await repo.transactions(conn, user_id, before, size + 1)
         items = [Transaction(**dict(r)) for r in rows]
-        return page_of(items, size, lambda t: (t.id,))
+        return page_of(items, size, lambda t: (_micros(t.created_at), t.id))
 
     # --- the payment saga's steps (internal API), idempotent on the payment id -------------------
 
     async def debit_for_payment(
         self, payment_id: int, user_id: int, amount: int, order_id: int | None
     ) -> Debit:
-        async with self.pool.acquire() as conn, conn.transaction():
-            # The wallet lock comes first: a concurrent retry of the same payment waits here and
-            # then finds the recorded outcome below.
-            wallet = await repo.wallet(conn, user_id, lock=True)
-            if wallet is None:
-                raise UserNotFound(f"User {user_id} does not exist")
-            try:
-                debited: Wallet | None = wallet.debit(amount)
-            except InsufficientBalance:
-                debited = None  # recorded as REFUSED: a retry gets the same answer
-            status = DebitStatus.TAKEN if debited else DebitStatus.REFUSED
-            after = debited.balance if debited else None
-            if not await repo.record_debit(conn, payment_id, user_id, amount, order_id, status, after):
-                return self._replayed(await repo.debit_record(conn, payment_id), user_id, amount)
-            if debited:
-                await repo.save_balance(conn, debited)
-            return Debit(payment_id, user_id, amount, status, after)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                # The wallet lock comes first: a concurrent retry of the same payment waits here and
+                # then finds the recorded outcome below.
+                wallet = await repo.wallet(conn, user_id, lock=True)
+                if wallet is None:
+                    raise UserNotFound(f"User {user_id} does not exist")
+                try:
+                    debited: Wallet | None = wallet.debit(amount)
+                except InsufficientBalance:
+                    debited = None  # recorded as REFUSED: a retry gets the same answer
+                status = DebitStatus.TAKEN if debited else DebitStatus.REFUSED
+                after = debited.balance if debited else None
+                # The balance first, so that the record keeps the moment it changed (the PAYMENT
+                # row's time); for a payment recorded before, the raise below rolls it back.
+                taken_at = await repo.save_balance(conn, debited) if debited else None
+                recorded = await repo.record_debit(
+                    conn, payment_id, user_id, amount, order_id, status, after, taken_at
+                )
+                if not recorded:
+                    raise _AlreadyRecorded(await repo.debit_record(conn, payment_id))
+                return Debit(payment_id, user_id, amount, status, after)
+        except _AlreadyRecorded as earlier:  # the transaction is rolled back: this retry changed nothing
+            return self._replayed(earlier.row, user_id, amount)
 
     @staticmethod
     def _replayed(row: asyncpg.Record, user_id: int, amount: int) -> Debit:
@@ -148,15 +198,17 @@ class Wallets:
             wallet = await repo.wallet(conn, user_id, lock=True)
             assert wallet is not None  # a TAKEN debit has a wallet (same transaction that took it)
             credited = wallet.credit(row["amount"])
-            await repo.save_balance(conn, credited)
-            await repo.mark_given_back(conn, payment_id, credited.balance)
+            returned_at = await repo.save_balance(conn, credited)
+            await repo.mark_given_back(conn, payment_id, credited.balance, returned_at)
             return Debit(payment_id, user_id, row["amount"], DebitStatus.GIVEN_BACK, credited.balance)
 
     # --- history rows of payments and refunds (TransactionHistoryConsumer) ---------------------------
 
     async def record_history(self, type_: TransactionType, entries: Sequence[HistoryEntry]) -> int:
         """The PAYMENT (or REFUND) rows of completed payments (or refunds), each once however often
-        its event arrives (the unique index makes a redelivery a no-op); how many were new."""
+        its event arrives (the unique index makes a redelivery a no-op); how many were new. A row
+        takes the time and balance its debit (or give-back) recorded under the wallet's lock, so it
+        falls in its place in the statement however late its event comes."""
         async with self.pool.acquire() as conn:
             return await repo.add_history(conn, type_, entries)
 
