@@ -66,8 +66,15 @@ async def test_concurrent_charges_payments_and_refunds_leave_a_statement_whose_r
         )
         assert debit.json()["status"] == "TAKEN", debit.text
         paid_at = datetime.now(UTC)
-        paid = dict(payment_id=payment_id, order_id=order_id, user_id=user, amount=amount, items=[_LINE])
-        completed = PaymentCompleted(**paid, paid_at=paid_at, balance_after=debit.json()["balanceAfter"])
+        completed = PaymentCompleted(
+            payment_id=payment_id,
+            order_id=order_id,
+            user_id=user,
+            amount=amount,
+            items=(_LINE,),
+            paid_at=paid_at,
+            balance_after=debit.json()["balanceAfter"],
+        )
         await publish(broker, settings, PAYMENT_COMPLETED, completed)
         if refunded:
             back = await client.put(
@@ -77,7 +84,11 @@ async def test_concurrent_charges_payments_and_refunds_leave_a_statement_whose_r
             )
             assert back.json()["status"] == "GIVEN_BACK", back.text
             refund = PaymentRefunded(
-                **paid,
+                payment_id=payment_id,
+                order_id=order_id,
+                user_id=user,
+                amount=amount,
+                items=(_LINE,),
                 paid_at=paid_at,
                 refunded_at=datetime.now(UTC),
                 balance_after=back.json()["balanceAfter"],
