@@ -91,7 +91,9 @@ class SagaDriver:
                         "payment %d: %s got no usable answer (%s); retried later", payment_id, step, exc
                     )
                     await repo.release(self.pool, payment_id, self.owner, retry_in=backoff(record.retries))
-                    return await repo.load(self.pool, payment_id)  # type: ignore[return-value]
+                    reloaded = await repo.load(self.pool, payment_id)
+                    assert reloaded is not None  # a payment is never deleted
+                    return reloaded
                 record, step = await self._record(record, step, outcome, in_time=loop.time() < deadline)
                 if step is None:
                     return record
