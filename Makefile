@@ -77,7 +77,7 @@ lint: sync ## ruff over the whole repository: the rules, and the formatting (ruf
 	$(UV_RUN) ruff check .
 	$(UV_RUN) ruff format --check .
 
-typecheck: sync ## mypy over libs/*/src and services/*/src (its settings: [tool.mypy] in pyproject.toml)
+typecheck: sync ## mypy over libs/ and services/, sources and tests (its settings: [tool.mypy] in pyproject.toml)
 	$(UV_RUN) mypy
 
 contracts: sync ## rewrite libs/contracts/schemas (JSON Schema + AsyncAPI) from the event models

@@ -32,7 +32,7 @@ def payment(n: int) -> PaymentCompleted:
         order_id=1,
         user_id=1,
         amount=100,
-        items=[PaidLine(product_id=1, option_id=1, quantity=1, unit_price=100)],
+        items=(PaidLine(product_id=1, option_id=1, quantity=1, unit_price=100),),
         paid_at=datetime.now(UTC),
     )
 

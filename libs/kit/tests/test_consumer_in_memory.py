@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from aiokafka.errors import KafkaConnectionError
 from faststream import BaseMiddleware
@@ -22,6 +22,7 @@ from commerce_kit.messaging import (
     Broker,
     Consumer,
     Permanent,
+    RenewingProducer,
     Retry,
     consuming,
     create_broker,
@@ -79,14 +80,16 @@ def payment(n: int) -> PaymentCompleted:
         order_id=1,
         user_id=1,
         amount=100,
-        items=[PaidLine(product_id=1, option_id=1, quantity=1, unit_price=100)],
+        items=(PaidLine(product_id=1, option_id=1, quantity=1, unit_price=100),),
         paid_at=datetime.now(UTC),
     )
 
 
 def broker_with(consumer: Consumer | BatchConsumer, dead_letters: DeadLetters) -> Broker:
     settings = Settings()
-    broker = Broker(create_broker(settings, client_id="kit-in-memory").faststream, dead_letters)  # type: ignore[arg-type]
+    # A stand-in for the producer: dead-lettering calls its send_and_wait alone.
+    producer = cast(RenewingProducer, dead_letters)
+    broker = Broker(create_broker(settings, client_id="kit-in-memory").faststream, producer)
     if isinstance(consumer, BatchConsumer):
         subscribe_batch(broker, settings, consumer)
     else:

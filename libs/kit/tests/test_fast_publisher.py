@@ -23,7 +23,7 @@ def payment(n: int, order: int) -> PaymentCompleted:
         order_id=order,
         user_id=1,
         amount=100,
-        items=[PaidLine(product_id=1, option_id=1, quantity=1, unit_price=100)],
+        items=(PaidLine(product_id=1, option_id=1, quantity=1, unit_price=100),),
         paid_at=datetime.now(UTC),
     )
 

@@ -140,7 +140,7 @@ def test_the_backoff_doubles_up_to_its_cap_jittered_down_to_half():
 
 
 async def test_periodic_work_skips_a_pass_while_a_dependency_is_away_and_raises_anything_else():
-    async def away() -> None:
+    async def away() -> int:
         raise redis_errors.ConnectionError("Connection refused")
 
     async def bug() -> None:

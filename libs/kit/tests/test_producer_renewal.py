@@ -56,7 +56,8 @@ class FakeProducer:
 
 class Factory:
     def __init__(self, *plans: dict) -> None:
-        self.plans, self.made = list(plans), []
+        self.plans = list(plans)
+        self.made: list[FakeProducer] = []
 
     def __call__(self) -> FakeProducer:
         producer = FakeProducer(**(self.plans.pop(0) if self.plans else {}))
@@ -65,7 +66,7 @@ class Factory:
 
 
 async def started(factory: Factory, **options) -> RenewingProducer:
-    producer = RenewingProducer(factory, **options)  # type: ignore[arg-type]
+    producer = RenewingProducer(factory, **options)
     await producer.start()
     return producer
 
@@ -187,7 +188,7 @@ def payment(n: int) -> PaymentCompleted:
         order_id=1,  # one key: one partition
         user_id=1,
         amount=100,
-        items=[PaidLine(product_id=1, option_id=1, quantity=1, unit_price=100)],
+        items=(PaidLine(product_id=1, option_id=1, quantity=1, unit_price=100),),
         paid_at=datetime.now(UTC),
     )
 

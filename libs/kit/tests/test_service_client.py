@@ -25,7 +25,7 @@ class Other:
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
-        self.handler: Handler = lambda request: web.json_response({})
+        self.handler: Handler = answer(200, {})
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.seen.append((request.method, request.path, dict(request.headers), await request.read()))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -23,7 +24,9 @@ from commerce_kit.web import ServiceApp
 
 
 @pytest.fixture(scope="session")
-def settings(test_env: dict[str, str]) -> CatalogSettings:
+def settings(test_env: dict[str, Any]) -> CatalogSettings:
+    # Any: the variables go in by their names, to be parsed as the environment is (the pydantic
+    # plugin's __init__ takes field names and parsed values).
     return CatalogSettings(**test_env)
 
 

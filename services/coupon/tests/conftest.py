@@ -28,7 +28,9 @@ _ids = itertools.count(int(time.time() * 1000) % 10**12)
 
 
 @pytest.fixture(scope="session")
-def settings(test_env: dict[str, str]) -> CouponSettings:
+def settings(test_env: dict[str, Any]) -> CouponSettings:
+    # Any: the variables go in by their names, to be parsed as the environment is (the pydantic
+    # plugin's __init__ takes field names and parsed values).
     return CouponSettings(**test_env)
 
 

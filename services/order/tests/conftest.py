@@ -11,6 +11,7 @@ import itertools
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -67,8 +68,11 @@ def settings(test_env: dict[str, str], closed_port: int) -> Iterator[OrderSettin
         env.setenv("CATALOG_SERVICE_URL", f"http://127.0.0.1:{closed_port}")
         env.setenv("COUPON_SERVICE_URL", f"http://127.0.0.1:{closed_port}")
         env.setenv("PAYMENT_SERVICE_URL", f"http://127.0.0.1:{closed_port}")
-        # The expiry job is run by the tests themselves, never behind their back.
-        yield OrderSettings(**test_env, ORDER_EXPIRY_INTERVAL_SECONDS=3600)
+        # The expiry job is run by the tests themselves, never behind their back. Any: the variables go
+        # in by their names, to be parsed as the environment is (the pydantic plugin's __init__ takes
+        # field names and parsed values).
+        variables: dict[str, Any] = {**test_env, "ORDER_EXPIRY_INTERVAL_SECONDS": 3600}
+        yield OrderSettings(**variables)
 
 
 @pytest.fixture(scope="session")

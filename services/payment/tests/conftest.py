@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -51,14 +52,17 @@ async def platform():
 @pytest.fixture(scope="session")
 def settings(test_env, services_away, platform) -> PaymentSettings:
     _, url = platform
-    found = PaymentSettings(
+    # Any: the variables go in by their names, to be parsed as the environment is (the pydantic
+    # plugin's __init__ takes field names and parsed values).
+    variables: dict[str, Any] = {
         **test_env,
-        DATA_PLATFORM_URL=url,
-        INTERNAL_HTTP_TIMEOUT_SECONDS=0.5,
-        PAYMENT_REQUEST_BUDGET_SECONDS=2,
-        DATA_PLATFORM_TIMEOUT_SECONDS=1,
-        PAYMENT_RECOVERY_INTERVAL_SECONDS=3600,
-    )  # tests call recover() themselves
+        "DATA_PLATFORM_URL": url,
+        "INTERNAL_HTTP_TIMEOUT_SECONDS": 0.5,
+        "PAYMENT_REQUEST_BUDGET_SECONDS": 2,
+        "DATA_PLATFORM_TIMEOUT_SECONDS": 1,
+        "PAYMENT_RECOVERY_INTERVAL_SECONDS": 3600,
+    }
+    found = PaymentSettings(**variables)  # tests call recover() themselves
     db.migrate(found.database_url, found.db_schema, MIGRATIONS)
     return found
 

@@ -95,8 +95,14 @@ def monkeypatch_session() -> Iterator[pytest.MonkeyPatch]:
 @pytest.fixture(scope="session")
 def settings(test_env: dict[str, str], monkeypatch_session: pytest.MonkeyPatch) -> RankingSettings:
     monkeypatch_session.setenv("ORDER_SERVICE_URL", f"http://127.0.0.1:{closed_port()}")
-    # The tests trigger every rebuild themselves.
-    return RankingSettings(**test_env, RANKING_DAILY_REBUILD=False, RANKING_BACKFILL_ON_START=False)
+    # The tests trigger every rebuild themselves. Any: the variables go in by their names, to be parsed
+    # as the environment is (the pydantic plugin's __init__ takes field names and parsed values).
+    variables: dict[str, Any] = {
+        **test_env,
+        "RANKING_DAILY_REBUILD": False,
+        "RANKING_BACKFILL_ON_START": False,
+    }
+    return RankingSettings(**variables)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -207,10 +213,10 @@ class Events:
             order_id=order_id or next(_ids),
             user_id=next(_ids),
             amount=sum(q * 1000 for _, q, _ in items),
-            items=[
+            items=tuple(
                 PaidLine(product_id=p, option_id=p * 10, quantity=q, unit_price=1000, product_name=n)
                 for p, q, n in items
-            ],
+            ),
             paid_at=paid_at,
         )
 

@@ -4,6 +4,7 @@ tokens. Unit tests need none of them."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -21,7 +22,9 @@ from user_service.settings import UserSettings
 
 
 @pytest.fixture(scope="session")
-def settings(test_env: dict[str, str]) -> UserSettings:
+def settings(test_env: dict[str, Any]) -> UserSettings:
+    # Any: the variables go in by their names, to be parsed as the environment is (the pydantic
+    # plugin's __init__ takes field names and parsed values).
     return UserSettings(**test_env)
 
 

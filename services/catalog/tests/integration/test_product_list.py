@@ -45,7 +45,8 @@ async def test_a_free_option_in_stock_lists_the_product_at_zero(client, new_prod
 
 async def test_the_list_is_newest_first_and_cursor_paged(client, new_product):
     made = [await new_product((1_000 + i, 1)) for i in range(5)]
-    ids, cursor, pages = [], None, 0
+    ids: list[int] = []
+    cursor, pages = None, 0
     while len(ids) < 5:
         body = await page(client, size=2, **({"cursor": cursor} if cursor else {}))
         assert len(body["items"]) <= 2

@@ -29,7 +29,7 @@ async def fresh_connection(test_database_url, settings):
     await conn.close()
 
 
-async def updates_in_this_transaction(conn, table: str) -> tuple[int, int]:
+async def updates_in_this_transaction(conn, table: str) -> asyncpg.Record:
     return await conn.fetchrow(
         "SELECT pg_stat_get_xact_tuples_updated($1::regclass) AS updated,"
         " pg_stat_get_xact_tuples_hot_updated($1::regclass) AS hot",

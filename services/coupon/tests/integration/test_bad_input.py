@@ -24,7 +24,7 @@ def without(field: str) -> dict:
     return {k: v for k, v in GOOD.items() if k != field}
 
 
-def text(body: dict) -> bytes:
+def text(body: object) -> bytes:
     return json.dumps(body).encode()
 
 

@@ -117,6 +117,7 @@ async def test_a_request_settled_while_a_dependency_is_away_waits_for_it_and_is_
         return body if body["status"] != "PENDING" else None
 
     outcome = await eventually(settled, timeout=30, interval=0.05, what="the request settled")
+    assert outcome is not None  # eventually returns the first truthy answer
     assert (outcome["status"], outcome["reason"]) == ("ISSUED", None), outcome
     # Nothing was dead-lettered, and the kit never even saw a failure to retry.
     assert consumed(settings, "dead_lettered") == kit_parked
@@ -166,6 +167,7 @@ async def test_redis_away_right_after_the_commit_leaves_the_gate_right_once_it_i
         return bodies if all(b["status"] != "PENDING" for b in bodies) else None
 
     outcomes = await eventually(all_settled, timeout=60, interval=0.05, what="every request settled")
+    assert outcomes is not None  # eventually returns the first truthy answer
     # Redis was away that many times after the commit, and the batch waited for it.
     await eventually(
         lambda: asyncio.sleep(0, flaky.failures == 0), timeout=60, what="Redis back for the consumer"

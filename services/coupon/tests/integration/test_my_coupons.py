@@ -106,12 +106,14 @@ async def test_all_is_paged_by_cursor_without_losing_or_repeating_a_coupon(
     client, pool, new_coupon, fresh_id
 ):
     user, start = fresh_id(), datetime(2026, 1, 1, tzinfo=UTC)
-    expected = []
+    expected: list[int | None] = []
     for day in range(5):
         coupon = await new_coupon(name=f"day {day}")
-        issued = await Issuing(pool, clock=lambda d=day: start + timedelta(days=d)).issue_to(
-            user, coupon["id"]
-        )
+
+        def clock(d: int = day) -> datetime:
+            return start + timedelta(days=d)
+
+        issued = await Issuing(pool, clock=clock).issue_to(user, coupon["id"])
         expected.insert(0, issued.user_coupon_id)
     seen, cursor, pages = [], None, 0
     while True:

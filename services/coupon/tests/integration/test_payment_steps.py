@@ -229,6 +229,7 @@ async def test_a_coupon_restored_after_its_expiry_is_shown_expired(client, pool,
     coupon, user, payment = await new_coupon(validDays=1), fresh_id(), fresh_id()
     issued_at = datetime.now(UTC) - timedelta(days=2)
     copy_id = (await Issuing(pool, clock=lambda: issued_at).issue_to(user, coupon["id"])).user_coupon_id
+    assert copy_id is not None
     # used while it was valid, by an order paid the day it was issued
     await UserCoupons(pool, clock=lambda: issued_at + timedelta(hours=1)).use(copy_id, payment, user, 1)
     answer = await restore(client, copy_id, payment)

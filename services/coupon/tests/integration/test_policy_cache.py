@@ -25,7 +25,7 @@ class CountingPool:
 async def test_requests_in_flight_share_one_load(pool, new_coupon):
     coupon = await new_coupon()
     counting = CountingPool(pool)
-    cache = PolicyCache(counting, seconds=60)  # type: ignore[arg-type]
+    cache = PolicyCache(counting, seconds=60)
     policies = await asyncio.gather(*(cache.get(coupon["id"]) for _ in range(100)))
     assert counting.acquired == 1
     assert all(p is not None and p == policies[0] for p in policies)
@@ -35,7 +35,7 @@ async def test_requests_in_flight_share_one_load(pool, new_coupon):
 async def test_an_unknown_coupon_is_none_and_a_stale_entry_is_loaded_again(pool, new_coupon):
     coupon = await new_coupon()
     counting = CountingPool(pool)
-    cache = PolicyCache(counting, seconds=0)  # type: ignore[arg-type]
+    cache = PolicyCache(counting, seconds=0)
     assert await cache.get(10**15) is None
     await cache.get(coupon["id"])
     await cache.get(coupon["id"])

@@ -1,6 +1,7 @@
 """The coupon policy's rules, without any infrastructure."""
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ NOON = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def rate(**changes):
-    terms = {
+    terms: dict[str, Any] = {
         "name": "Welcome 10%",
         "discount_type": "RATE",
         "discount_value": 10,
@@ -23,7 +24,7 @@ def rate(**changes):
 
 
 def fixed(**changes):
-    terms = {
+    terms: dict[str, Any] = {
         "name": "3,000 won off",
         "discount_type": "FIXED",
         "discount_value": 3_000,

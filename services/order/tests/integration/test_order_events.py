@@ -1,7 +1,7 @@
 """Every move of an order reaches Kafka's `order-events` (through the outbox and its relay), keyed
 by the order id, in the order the moves happened, once each."""
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from commerce_contracts import decode_event
 from commerce_contracts.registry import ORDER_EVENTS
@@ -19,7 +19,7 @@ async def events_for(settings, order_ids, expected):
         group_id=None,
     )
     await consumer.start()
-    records = []
+    records: list[ConsumerRecord] = []
     try:
 
         async def enough():
@@ -66,7 +66,7 @@ async def test_a_cancelled_and_an_expired_order_are_told_too(client, settings, n
     await expiry.run()
 
     seen = await events_for(settings, [cancelled.id, expired.id], expected=4)
-    by_order = {}
+    by_order: dict[int, list[str]] = {}
     for event in seen:
         by_order.setdefault(event.order_id, []).append(event.type)
     assert by_order == {

@@ -22,7 +22,7 @@ def completed(order_id: int, payment_id: int, user_id: int) -> PaymentCompleted:
         order_id=order_id,
         user_id=user_id,
         amount=1000,
-        items=[PaidLine(product_id=10, option_id=101, quantity=2, unit_price=12_000)],
+        items=(PaidLine(product_id=10, option_id=101, quantity=2, unit_price=12_000),),
         user_coupon_id=None,
         balance_after=0,
         paid_at=PAID_AT,

@@ -221,7 +221,7 @@ async def test_a_payment_completed_event_marks_the_order_paid_once(
         order_id=order.id,
         user_id=user,
         amount=order.pay_amount,
-        items=[PaidLine(product_id=10, option_id=101, quantity=1, unit_price=1)],
+        items=(PaidLine(product_id=10, option_id=101, quantity=1, unit_price=1),),
         paid_at=datetime.now(UTC),
     )
     broker = create_broker(settings, client_id="order-test-producer")

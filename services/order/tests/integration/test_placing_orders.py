@@ -5,6 +5,7 @@ time, not a hang. (With real catalog and coupon data: e2e_pending/test_place_ord
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +26,7 @@ def lines(count):
     return [line(optionId=100 + n) for n in range(count)]
 
 
-BODIES = {
+BODIES: dict[str, object] = {
     "no body": None,
     "empty object": b"{}",
     "no items": {"userCouponId": 5},
@@ -139,12 +140,15 @@ async def test_a_catalog_that_does_not_answer_is_a_503_within_the_timeout(
     migrated, test_env, silent_port, monkeypatch, user, assert_problem, drain_outbox
 ):
     monkeypatch.setenv("CATALOG_SERVICE_URL", f"http://127.0.0.1:{silent_port}")
-    settings = OrderSettings(
+    # Any: the variables go in by their names, to be parsed as the environment is (the pydantic
+    # plugin's __init__ takes field names and parsed values).
+    variables: dict[str, Any] = {
         **test_env,
-        INTERNAL_HTTP_TIMEOUT_SECONDS=0.5,
-        ORDER_DEPENDENCY_RETRIES=1,
-        ORDER_EXPIRY_INTERVAL_SECONDS=3600,
-    )
+        "INTERNAL_HTTP_TIMEOUT_SECONDS": 0.5,
+        "ORDER_DEPENDENCY_RETRIES": 1,
+        "ORDER_EXPIRY_INTERVAL_SECONDS": 3600,
+    }
+    settings = OrderSettings(**variables)
     app = create_app(settings)
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)

@@ -2,6 +2,7 @@
 to its product and has the stock; then the coupon is the user's, ISSUED, not expired, and applies."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -129,7 +130,7 @@ USER = 9
 
 
 def user_coupon(**changes) -> UserCoupon:
-    fields = {
+    fields: dict[str, Any] = {
         "user_coupon_id": 7,
         "user_id": USER,
         "coupon_id": 3,

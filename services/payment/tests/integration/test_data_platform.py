@@ -30,7 +30,7 @@ def completed(payment_id: int) -> PaymentCompleted:
         order_id=payment_id + 1,
         user_id=3,
         amount=27_000,
-        items=[PaidLine(product_id=10, option_id=101, quantity=2, unit_price=15_000)],
+        items=(PaidLine(product_id=10, option_id=101, quantity=2, unit_price=15_000),),
         user_coupon_id=5,
         balance_after=73_000,
         paid_at=datetime(2026, 11, 24, 3, 0, tzinfo=UTC),

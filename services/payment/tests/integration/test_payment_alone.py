@@ -97,6 +97,7 @@ async def test_a_step_without_an_answer_is_sent_again_later_never_guessed(app, p
     await pool.execute("UPDATE payments SET next_attempt_at = now() WHERE id = $1", payment)
     assert await payments.recover() >= 1
     again = await repo.load(pool, payment)
+    assert again is not None
     assert again.saga.status is Status.PENDING and again.saga.done == () and again.retries == 2
     events = [r["event"] for r in await repo.transitions(pool, payment)]
     assert events == ["STARTED", "ATTEMPT", "RESUMED", "ATTEMPT"]
@@ -196,6 +197,7 @@ async def test_a_request_cut_after_claiming_its_key_leaves_no_claim_behind(app, 
 async def test_a_final_saga_gives_its_lease_up_so_a_refund_may_start_anywhere(pool):
     payment = await start(pool, next(_orders), owner="driver", lease=60)
     record = await repo.load(pool, payment)
+    assert record is not None
     saga = record.saga
     for step in (Step.TAKE_STOCK, Step.TAKE_BALANCE, Step.MARK_ORDER_PAID):
         saga = saga.attempting(step).succeeded(step)

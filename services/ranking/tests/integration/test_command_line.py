@@ -6,7 +6,7 @@ import os
 import sys
 
 
-async def run(test_env, *args: str) -> tuple[int, str]:
+async def run(test_env, *args: str) -> tuple[int | None, str]:
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

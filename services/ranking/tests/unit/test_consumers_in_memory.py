@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import cast
 
 from faststream.kafka import TestKafkaBroker
 
@@ -15,6 +16,7 @@ from commerce_contracts.registry import PAYMENT_COMPLETED, PAYMENT_REFUNDED
 from commerce_kit.messaging import create_broker, subscribe, subscribe_batch
 from ranking_service.domain.sales import Sale
 from ranking_service.entrypoints.consumers import ranking_consumers, sale_of
+from ranking_service.service_layer.sales import Sales
 from ranking_service.settings import RankingSettings
 
 
@@ -40,7 +42,7 @@ def paid(payment_id: int) -> PaymentCompleted:
         order_id=payment_id + 100,
         user_id=7,
         amount=3_000,
-        items=[PaidLine(product_id=10, option_id=101, quantity=3, unit_price=1_000, product_name="tea")],
+        items=(PaidLine(product_id=10, option_id=101, quantity=3, unit_price=1_000, product_name="tea"),),
         paid_at=datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
     )
 
@@ -48,7 +50,8 @@ def paid(payment_id: int) -> PaymentCompleted:
 async def test_payments_and_refunds_reach_the_sales_typed():
     settings = RankingSettings()
     sales = RecordedSales()
-    on_payments, on_refunds = ranking_consumers(sales)  # type: ignore[arg-type]
+    # A stand-in for the Sales use cases: the consumers call record_sales and record_refund alone.
+    on_payments, on_refunds = ranking_consumers(cast(Sales, sales))
     broker = create_broker(settings, client_id="ranking-in-memory")
     subscribe_batch(broker, settings, on_payments)
     subscribe(broker, settings, on_refunds)

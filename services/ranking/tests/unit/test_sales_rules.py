@@ -65,10 +65,10 @@ def test_the_latest_sale_names_a_product_and_a_late_older_one_does_not_rename_it
 
 def test_the_events_become_sales_with_their_names_and_the_refund_its_refunded_at():
     line = PaidLine(product_id=5, option_id=50, quantity=2, unit_price=900, product_name="Mug")
-    paid = PaymentCompleted(payment_id=1, order_id=2, user_id=3, amount=1800, items=[line], paid_at=PAID)
+    paid = PaymentCompleted(payment_id=1, order_id=2, user_id=3, amount=1800, items=(line,), paid_at=PAID)
     refunded_at = PAID + timedelta(hours=2)
     refund = PaymentRefunded(
-        payment_id=1, order_id=2, user_id=3, amount=1800, items=[line], paid_at=PAID, refunded_at=refunded_at
+        payment_id=1, order_id=2, user_id=3, amount=1800, items=(line,), paid_at=PAID, refunded_at=refunded_at
     )
     assert sale_of(paid) == Sale(1, 2, 3, PAID, (Line(5, 2, "Mug"),))
     assert sale_of(refund) == Sale(1, 2, 3, PAID, (Line(5, 2, "Mug"),), refunded_at)

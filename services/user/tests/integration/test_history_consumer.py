@@ -48,7 +48,7 @@ async def test_a_payment_and_its_refund_each_write_one_row_however_often_deliver
     line = PaidLine(product_id=1, option_id=2, quantity=1, unit_price=20_000)
     now = datetime.now(UTC)
     paid = PaymentCompleted(
-        payment_id=payment_id, order_id=order_id, user_id=user, amount=20_000, items=[line], paid_at=now
+        payment_id=payment_id, order_id=order_id, user_id=user, amount=20_000, items=(line,), paid_at=now
     )
     for _ in range(3):  # a redelivery, and a producer that published twice
         await publish(broker, settings, PAYMENT_COMPLETED, paid)
@@ -62,7 +62,7 @@ async def test_a_payment_and_its_refund_each_write_one_row_however_often_deliver
         order_id=order_id,
         user_id=user,
         amount=20_000,
-        items=[line],
+        items=(line,),
         paid_at=now,
         refunded_at=datetime.now(UTC),
     )
