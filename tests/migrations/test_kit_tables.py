@@ -206,7 +206,11 @@ async def test_a_database_of_today_upgrades_in_place_and_keeps_every_row(service
         after = await rows(conn, old)
         for table, kept in before.items():  # the rows that were there, with the columns they had
             columns = kept[0].keys()
-            assert sorted(({c: r[c] for c in columns} for r in after[table]), key=orjson.dumps) == kept, table
+            now = sorted(({c: r[c] for c in columns} for r in after[table]), key=orjson.dumps)
+            if table == "schema_migrations":  # the service's later migrations add their versions
+                assert all(row in now for row in kept), table
+            else:
+                assert now == kept, table
         assert set(after) - set(before) == {part.table for part in current.kit}
         for part in current.kit:
             assert await kit_versions(conn, old, part) == versions_in(part.directory), report
