@@ -55,8 +55,8 @@ WITH saved AS (UPDATE payments.payments SET status = 'PENDING', done = '{TAKE_ST
 -- step TAKE_BALANCE: the user service's transaction, then its outcome with the next attempt
 BEGIN;
 SELECT balance FROM users.wallets WHERE user_id = :user FOR UPDATE;
-INSERT INTO users.payment_debits (payment_id, user_id, amount, order_id, status, balance_after) VALUES (:payment_id, :user, 9000, :order_id, 'TAKEN', 1) ON CONFLICT (payment_id) DO NOTHING RETURNING true;
-UPDATE users.wallets SET balance = balance - 9000, updated_at = now() WHERE user_id = :user;
+UPDATE users.wallets SET balance = balance - 9000, updated_at = greatest(clock_timestamp(), updated_at + interval '1 microsecond') WHERE user_id = :user RETURNING updated_at;
+INSERT INTO users.payment_debits (payment_id, user_id, amount, order_id, status, balance_after, taken_at) VALUES (:payment_id, :user, 9000, :order_id, 'TAKEN', 1, now()) ON CONFLICT (payment_id) DO NOTHING RETURNING true;
 COMMIT;
 \if :roll <= :coupon_pct
 WITH saved AS (UPDATE payments.payments SET status = 'PENDING', done = '{TAKE_STOCK,TAKE_BALANCE}', attempted = 'USE_COUPON', failure_code = NULL, failure_detail = NULL, balance_after = 1, updated_at = now(), lease_until = now() + make_interval(secs => 30) WHERE id = :payment_id AND lease_owner = 'pgbench' RETURNING *), logged AS (INSERT INTO payments.payment_transitions (payment_id, status, step, event, detail) SELECT saved.id, saved.status, t.step, t.event, t.detail FROM saved, unnest(ARRAY['TAKE_BALANCE', 'USE_COUPON'], ARRAY['DONE', 'ATTEMPT'], ARRAY[NULL, NULL]::text[]) WITH ORDINALITY AS t(step, event, detail, n) ORDER BY t.n) SELECT * FROM saved;
