@@ -44,6 +44,17 @@ def decode_cursor(cursor: str | None, arity: int = 1) -> list[Any] | None:
     return key
 
 
+def decode_id_cursor(cursor: str | None) -> int | None:
+    """The id a list's cursor holds (the last item's), or None for the first page; anything else, a
+    text where the id should be included, is 400 VALIDATION_FAILED, never a query that fails."""
+    key = decode_cursor(cursor)
+    if key is None:
+        return None
+    if not isinstance(key[0], int):  # bools are refused by decode_cursor already
+        raise ValidationFailed("The cursor is not valid")
+    return key[0]
+
+
 def _fits(value: Any) -> bool:
     if isinstance(value, bool):
         return False

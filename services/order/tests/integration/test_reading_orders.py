@@ -120,3 +120,20 @@ async def test_another_user_may_not_list_the_orders(client, new_order, user, ass
 async def test_bad_paging_parameters_are_refused(client, user, params, assert_problem):
     answer = await client.get(f"/api/v1/users/{user}/orders", headers=tokens.bearer(user), params=params)
     assert_problem(answer, 400, "VALIDATION_FAILED")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "WyJhIl0",  # ["a"]: a text where the last order's id should be
+        "WzEuNV0",  # [1.5]
+        "W3RydWVd",  # [true]
+        "WzEsMl0",  # [1, 2]
+        "not-a-cursor",
+    ],
+)
+async def test_a_cursor_the_list_did_not_give_is_refused(client, user, cursor, assert_problem):
+    answer = await client.get(
+        f"/api/v1/users/{user}/orders", headers=tokens.bearer(user), params={"cursor": cursor}
+    )
+    assert_problem(answer, 400, "VALIDATION_FAILED")

@@ -17,8 +17,7 @@ from catalog_service.service_layer.cache import ReadCache
 from commerce_contracts.events.stock import StockSet
 from commerce_contracts.registry import STOCK_EVENTS
 from commerce_kit import outbox
-from commerce_kit.errors import ValidationFailed
-from commerce_kit.paging import decode_cursor, page_of
+from commerce_kit.paging import decode_id_cursor, page_of
 
 
 @dataclass(frozen=True)
@@ -114,10 +113,7 @@ class Products:
 
     async def listed(self, cursor: str | None, size: int) -> tuple[tuple[ListedProduct, ...], str | None]:
         """Products with at least one option in stock, newest first, cursor-paged."""
-        after = decode_cursor(cursor)
-        before_id = after[0] if after else None
-        if before_id is not None and (not isinstance(before_id, int) or isinstance(before_id, bool)):
-            raise ValidationFailed("The cursor is not valid")  # a cursor of ours holds a product id
+        before_id = decode_id_cursor(cursor)
         return await self.cache.get(("list", before_id, size), lambda: self._listed(before_id, size))
 
     async def _listed(self, before_id: int | None, size: int) -> tuple[tuple[ListedProduct, ...], str | None]:

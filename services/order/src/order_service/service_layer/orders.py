@@ -14,7 +14,7 @@ from commerce_contracts.events import orders as events
 from commerce_contracts.registry import ORDER_EVENTS
 from commerce_kit import outbox
 from commerce_kit.errors import Forbidden
-from commerce_kit.paging import decode_cursor, page_of
+from commerce_kit.paging import decode_id_cursor, page_of
 from order_service.adapters import repository as repo
 from order_service.domain import placing
 from order_service.domain.errors import OrderNotFound
@@ -102,9 +102,9 @@ class Orders:
         return found
 
     async def of_user(self, user_id: int, cursor: str | None, size: int) -> tuple[list[Order], str | None]:
-        after = decode_cursor(cursor)
+        before_id = decode_id_cursor(cursor)
         async with self.pool.acquire() as conn:
-            found = await repo.orders_of(conn, user_id, after[0] if after else None, size + 1)
+            found = await repo.orders_of(conn, user_id, before_id, size + 1)
         return page_of(found, size, lambda o: (o.id,))
 
     # --- moves -----------------------------------------------------------------------------------
@@ -145,9 +145,9 @@ class Orders:
 
     async def paid_orders(self, cursor: str | None, size: int) -> tuple[list[Order], str | None]:
         """Every paid (and refunded) order, oldest first: what the ranking service backfills from."""
-        after = decode_cursor(cursor)
+        after_id = decode_id_cursor(cursor)
         async with self.pool.acquire() as conn:
-            found = await repo.paid_orders(conn, after[0] if after else 0, size + 1)
+            found = await repo.paid_orders(conn, after_id or 0, size + 1)
         return page_of(found, size, lambda o: (o.id,))
 
     async def paid(self, order_id: int, payment_id: int, paid_at: datetime) -> Order:
