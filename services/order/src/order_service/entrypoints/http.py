@@ -129,5 +129,6 @@ async def orders_of_user(
 
 @router.post("/orders/{orderId}/cancel", response_model=OrderOut, responses=problems(400, 401, 403, 404, 409))
 async def cancel_order(order_id: OrderId, caller: Caller, deps: Deps) -> OrderOut:
-    """The owner cancels an order that is not paid yet (a paid one: 409 until refunds exist)."""
+    """The owner cancels an order: an unpaid one is cancelled; a paid one is refunded (stock, balance
+    and coupon given back), or answered 503 while its refund completes on its own."""
     return order_out(await deps.orders.cancel(order_id, caller.user_id))
