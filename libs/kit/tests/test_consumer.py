@@ -4,11 +4,10 @@ partition that never stays blocked."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer
 
-from commerce_contracts.events.payments import PaidLine, PaymentCompleted
+from commerce_contracts.events.payments import PaymentCompleted
 from commerce_contracts.registry import PAYMENT_COMPLETED
 from commerce_kit.messaging import (
     BatchConsumer,
@@ -21,20 +20,9 @@ from commerce_kit.messaging import (
     subscribe_batch,
 )
 from commerce_kit.testing import eventually
+from commerce_kit.testing.events import payment_completed as payment
 
 FAST = Retry(attempts=3, first_delay=0.01, max_delay=0.02)
-
-
-def payment(n: int) -> PaymentCompleted:
-    """Every test event has the same key (order id 1): one partition, so the order is defined."""
-    return PaymentCompleted(
-        payment_id=n,
-        order_id=1,
-        user_id=1,
-        amount=100,
-        items=(PaidLine(product_id=1, option_id=1, quantity=1, unit_price=100),),
-        paid_at=datetime.now(UTC),
-    )
 
 
 async def dead_letters(settings, topic_name: str, expected: int) -> list:

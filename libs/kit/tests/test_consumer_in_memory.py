@@ -6,7 +6,6 @@ real broker."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from aiokafka.errors import KafkaConnectionError
@@ -15,7 +14,7 @@ from faststream.kafka import TestKafkaBroker
 from faststream.message import AckStatus, StreamMessage
 
 from commerce_contracts import Event, encode_event
-from commerce_contracts.events.payments import PaidLine, PaymentCompleted
+from commerce_contracts.events.payments import PaymentCompleted
 from commerce_contracts.registry import PAYMENT_COMPLETED
 from commerce_kit.messaging import (
     BatchConsumer,
@@ -30,6 +29,7 @@ from commerce_kit.messaging import (
     subscribe_batch,
 )
 from commerce_kit.settings import ServiceSettings
+from commerce_kit.testing.events import payment_completed as payment
 
 FAST = Retry(attempts=3, first_delay=0.001, max_delay=0.002)
 TOPIC = PAYMENT_COMPLETED.name  # no prefix in memory
@@ -72,17 +72,6 @@ class Acknowledgements:
                 return await call_next(msg)
 
         return Keep(msg, context=context)
-
-
-def payment(n: int) -> PaymentCompleted:
-    return PaymentCompleted(
-        payment_id=n,
-        order_id=1,
-        user_id=1,
-        amount=100,
-        items=(PaidLine(product_id=1, option_id=1, quantity=1, unit_price=100),),
-        paid_at=datetime.now(UTC),
-    )
 
 
 def broker_with(consumer: Consumer | BatchConsumer, dead_letters: DeadLetters) -> Broker:

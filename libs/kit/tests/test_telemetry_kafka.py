@@ -3,34 +3,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from faststream.kafka import TestKafkaBroker
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from commerce_contracts import encode_event
-from commerce_contracts.events.payments import PaidLine, PaymentCompleted
+from commerce_contracts.events.payments import PaymentCompleted
 from commerce_contracts.registry import PAYMENT_COMPLETED
 from commerce_kit import telemetry
 from commerce_kit.messaging import BatchConsumer, Consumer, create_broker, subscribe, subscribe_batch
 from commerce_kit.settings import ServiceSettings
+from commerce_kit.testing.events import payment_completed as payment
 
 
 class Settings(ServiceSettings):
     service = "user"
-
-
-def payment(n: int) -> PaymentCompleted:
-    return PaymentCompleted(
-        payment_id=n,
-        order_id=1,
-        user_id=1,
-        amount=100,
-        items=(PaidLine(product_id=1, option_id=1, quantity=1, unit_price=100),),
-        paid_at=datetime.now(UTC),
-    )
 
 
 def current_trace() -> int:

@@ -255,47 +255,51 @@ def _middlewares(
 
 def subscribe(broker: Broker, settings: ServiceSettings, consumer: Consumer) -> Subscription:
     """Register `consumer` on `broker` (before the broker starts)."""
-    policy, router = _policy(broker, settings, consumer), KafkaRouter()
-    topic = settings.topic(consumer.topic.name)
-    subscriber = router.subscriber(
-        topic,
-        group_id=policy.group,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
-        max_poll_interval_ms=300_000,
-        decoder=EventDecoder(consumer.topic.events),
-        title=f"{policy.group}:{topic}",
-    )
-    subscriber(consumer.handler)
-    broker.faststream.include_router(
-        router, middlewares=_middlewares(policy, topic, consumer.handler, batch=False)
-    )
-    return Subscription(policy.group, subscriber)
+    return _subscribe(broker, settings, consumer, EventDecoder(consumer.topic.events), batch=False)
 
 
 def subscribe_batch(broker: Broker, settings: ServiceSettings, consumer: BatchConsumer) -> Subscription:
     """Register a batch consumer on `broker` (before the broker starts)."""
-    policy, router = _policy(broker, settings, consumer), KafkaRouter()
-    topic = settings.topic(consumer.topic.name)
-    subscriber = router.subscriber(
-        topic,
-        group_id=policy.group,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        auto_offset_reset="earliest",
-        max_poll_interval_ms=300_000,
-        decoder=BatchDecoder(consumer.topic.events),
+    return _subscribe(
+        broker,
+        settings,
+        consumer,
+        BatchDecoder(consumer.topic.events),
         batch=True,
         max_records=consumer.max_records,
         batch_timeout_ms=consumer.batch_timeout_ms,
         fetch_max_wait_ms=consumer.fetch_max_wait_ms or consumer.batch_timeout_ms,
         fetch_min_bytes=consumer.fetch_min_bytes,
         max_partition_fetch_bytes=consumer.max_partition_fetch_bytes,
+    )
+
+
+def _subscribe(
+    broker: Broker,
+    settings: ServiceSettings,
+    consumer: Consumer | BatchConsumer,
+    decoder: Any,
+    *,
+    batch: bool,
+    **fetching: Any,
+) -> Subscription:
+    """The subscriber of its own router, with the subscription's middlewares on that router."""
+    policy, router = _policy(broker, settings, consumer), KafkaRouter()
+    topic = settings.topic(consumer.topic.name)
+    subscriber = router.subscriber(
+        topic,
+        group_id=policy.group,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        max_poll_interval_ms=300_000,
+        decoder=decoder,
+        batch=batch,
         title=f"{policy.group}:{topic}",
+        **fetching,
     )
     subscriber(consumer.handler)
-    broker.faststream.include_router(
-        router, middlewares=_middlewares(policy, topic, consumer.handler, batch=True)
-    )
+    middlewares = _middlewares(policy, topic, consumer.handler, batch=batch)
+    broker.faststream.include_router(router, middlewares=middlewares)
     return Subscription(policy.group, subscriber)
 
 
