@@ -74,19 +74,30 @@ async def test_the_rebuild_of_an_empty_ranking_from_the_paid_orders_gives_what_t
 
     # A new deployment: the ranking schema holds nothing (its backfill is DONE since the suite
     # started, but with no sales at all the next rebuild backfills again).
-    await ranking_db.execute("TRUNCATE rankings.sales, rankings.product_day_sales, rankings.product_names")
-
     refused = await shop.http.post("/api/v1/admin/rankings/rebuild", headers=shop.user(alice))
     assert_problem(refused, 403, "FORBIDDEN")
-    started = await shop.http.post("/api/v1/admin/rankings/rebuild", headers=shop.admin())
-    assert started.status_code == 202 and started.json()["status"] == "STARTED", started.text
 
-    async def ended() -> dict[str, Any] | None:
-        run = await shop.http.get(started.headers["location"], headers=shop.admin())
-        assert run.status_code == 200, run.text
-        return run.json() if run.json()["status"] != "RUNNING" else None
+    async def rebuild_of_an_emptied_schema() -> dict[str, Any]:
+        await ranking_db.execute(
+            "TRUNCATE rankings.sales, rankings.product_day_sales, rankings.product_names"
+        )
+        started = await shop.http.post("/api/v1/admin/rankings/rebuild", headers=shop.admin())
+        assert started.status_code == 202 and started.json()["status"] == "STARTED", started.text
 
-    run = await eventually(ended, timeout=120, what="the rebuild and its backfill")
+        async def ended() -> dict[str, Any] | None:
+            run = await shop.http.get(started.headers["location"], headers=shop.admin())
+            assert run.status_code == 200, run.text
+            return run.json() if run.json()["status"] != "RUNNING" else None
+
+        return await eventually(ended, timeout=120, what="the rebuild and its backfill")
+
+    # An event of an earlier test's payment that lands between the TRUNCATE and the rebuild leaves
+    # the schema not empty, and the rebuild rightly backfills nothing: only then, empty it again.
+    for _ in range(3):
+        run = await rebuild_of_an_emptied_schema()
+        late = await ranking_db.fetchval("SELECT count(*) FROM rankings.sales WHERE source <> 'BACKFILL'")
+        if run["backfilledSales"] > 0 or late == 0:
+            break
     assert run["status"] == "DONE", run
     assert run["backfilledSales"] >= 4  # ours (the refunded one too) and every other test's
 
